@@ -1,0 +1,228 @@
+// Package queue is posbridge's durable checkout store: every checkout the till
+// asked for, on a bbolt file, with the indexes the engine drains it by.
+//
+// Nothing is acknowledged before it is on disk: each call's writes happen in
+// one bbolt transaction that is committed (fsynced) before the call returns.
+// Concurrent calls are group-committed by one committer goroutine, so many
+// tills share an fsync instead of queueing behind one another; a call's
+// writes are never split across transactions.
+//
+// Per terminal there is at most one active checkout (submitting, sent or
+// on_terminal); the other queued checkouts of that terminal wait in FIFO
+// order. The "due" index holds only what the engine may start now or later:
+// the head of each terminal's FIFO while that terminal has no active
+// checkout, keyed by its next-attempt time. See docs/queue.md.
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout of the database this package writes. A file
+// with a newer version is refused (ErrSchema); an older one is upgraded or
+// refused when that is written.
+const SchemaVersion = 1
+
+// Errors returned by Open and by calls on a closed Store. They are wrapped
+// with the database path; test them with errors.Is.
+var (
+	// ErrLocked: another process (or another Open in this one) holds the file.
+	ErrLocked = errors.New("locked by another process (is posbridge already running?)")
+	// ErrSchema: the file was written by a newer posbridge.
+	ErrSchema = errors.New("unsupported schema version")
+	// ErrClosed: the Store is closed or closing.
+	ErrClosed = errors.New("queue: store is closed")
+)
+
+// Options tune a Store. The zero value is usable: Open fills in defaults.
+type Options struct {
+	// LockTimeout is how long Open waits for another holder of the file to
+	// let go before it fails with ErrLocked. Default 1s.
+	LockTimeout time.Duration
+	// Retention is how long a finished checkout is kept before Prune may
+	// remove it (and its idempotency key). Default 30 days.
+	Retention time.Duration
+	// PruneBatch bounds how many records one Prune call removes, so a
+	// prune never holds the writer for long. Default 1000.
+	PruneBatch int
+	// MaxBatch bounds how many calls share one group commit. Default 512.
+	MaxBatch int
+	// Now is the clock; tests set it. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = 30 * 24 * time.Hour
+	}
+	if o.PruneBatch <= 0 {
+		o.PruneBatch = 1000
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Store is an open checkout database. Its methods are safe for concurrent
+// use. Close it to stop its committer and release the file lock.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opt  Options
+	inst string // 8 hex digits, random per database file: keeps ids unique across re-created files
+
+	reqs      chan *call
+	closing   chan struct{}
+	committed chan struct{} // closed when the committer has exited
+	mu        sync.RWMutex  // held for reading while sending to reqs
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Bucket names. Keys are documented in docs/queue.md.
+var (
+	bMeta      = []byte("meta")     // schema, instance, stats
+	bCheckouts = []byte("checkout") // seq → record
+	bIdem      = []byte("idem")     // idempotency key → seq
+	bFIFO      = []byte("fifo")     // terminal 0x00 seq → next-attempt time (queued only)
+	bUnsent    = []byte("unsent")   // seq → nil (queued or submitting)
+	bDue       = []byte("due")      // next-attempt time, seq → terminal (actionable heads)
+	bDueTerm   = []byte("dueterm")  // terminal → its key in due
+	bActive    = []byte("active")   // terminal → seq (submitting, sent, on_terminal)
+	bDeadline  = []byte("deadline") // deadline, seq → nil (non-final)
+	bDone      = []byte("done")     // finished-at, seq → nil (final)
+
+	allBuckets = [][]byte{bMeta, bCheckouts, bIdem, bFIFO, bUnsent, bDue, bDueTerm, bActive, bDeadline, bDone}
+
+	kSchema   = []byte("schema")
+	kInstance = []byte("instance")
+	kStats    = []byte("stats")
+)
+
+// Open opens (creating if needed) the checkout database at path. It waits
+// up to Options.LockTimeout for the file lock and fails with an error
+// matching ErrLocked when another process holds it, or ErrSchema when the
+// file is from a newer posbridge.
+func Open(path string, opt Options) (*Store, error) {
+	opt = opt.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opt.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("queue: database %s is %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:        db,
+		path:      path,
+		opt:       opt,
+		reqs:      make(chan *call, opt.MaxBatch),
+		closing:   make(chan struct{}),
+		committed: make(chan struct{}),
+	}
+	if err := db.Update(s.initSchema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("queue: database %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Store) initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta != nil {
+		v := meta.Get(kSchema)
+		if len(v) != 4 {
+			return fmt.Errorf("meta bucket has no schema version: %w", ErrSchema)
+		}
+		if got := binary.BigEndian.Uint32(v); got > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this posbridge's %d (written by a newer release; upgrade posbridge): %w",
+				got, SchemaVersion, ErrSchema)
+		}
+		inst := meta.Get(kInstance)
+		if len(inst) != 4 {
+			return errors.New("meta bucket has no instance id")
+		}
+		s.inst = hex.EncodeToString(inst)
+		// Buckets added by a later version 1 build would be created here.
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+	if tx.Bucket(bCheckouts) != nil {
+		return fmt.Errorf("checkout bucket without meta: not a posbridge queue file: %w", ErrSchema)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	inst := make([]byte, 4)
+	if _, err := rand.Read(inst); err != nil {
+		return fmt.Errorf("instance id: %w", err)
+	}
+	s.inst = hex.EncodeToString(inst)
+	meta = tx.Bucket(bMeta)
+	if err := meta.Put(kSchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+		return err
+	}
+	return meta.Put(kInstance, inst)
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close stops accepting calls, commits the calls already handed to the
+// committer, waits for it and closes the file. It is safe to call twice;
+// later calls return the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing) // wakes senders blocked on a full channel
+		s.mu.Lock()
+		s.closed = true
+		close(s.reqs)
+		s.mu.Unlock()
+		<-s.committed
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("queue: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// view runs fn in a read transaction, failing fast on a done context or a
+// closed store.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}

@@ -1,0 +1,290 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// Reads never hold more than the page of results they return: they walk an
+// index with a cursor and decode only the records they return. None of
+// them calls back into caller code inside a transaction.
+
+// Get returns checkout id, or a pos.ENotFound error.
+func (s *Store) Get(ctx context.Context, id string) (pos.Checkout, error) {
+	seq, ok := s.parseID(id)
+	if !ok {
+		return pos.Checkout{}, pos.Errorf(pos.ENotFound, "no checkout %q", id)
+	}
+	return s.getSeq(ctx, seq, id)
+}
+
+// GetByInvoiceNumber returns the checkout sent to Hesabe as invoice_number
+// inv (for reconciling a gateway answer), or a pos.ENotFound error.
+func (s *Store) GetByInvoiceNumber(ctx context.Context, inv string) (pos.Checkout, error) {
+	seq, ok := s.parseInvoice(inv)
+	if !ok {
+		return pos.Checkout{}, pos.Errorf(pos.ENotFound, "no checkout with invoice number %q", inv)
+	}
+	return s.getSeq(ctx, seq, inv)
+}
+
+// GetByIdempotencyKey returns the checkout created with key, or a
+// pos.ENotFound error (also once the checkout has been pruned).
+func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checkout, error) {
+	var out pos.Checkout
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		v := b.idem.Get([]byte(key))
+		if v == nil {
+			return pos.Errorf(pos.ENotFound, "no checkout with idempotency key %q", key)
+		}
+		r, err := b.load(seqOf(v))
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return errIndex("idempotency key %q points to missing checkout #%d", key, seqOf(v))
+		}
+		out = r.Checkout
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) getSeq(ctx context.Context, seq uint64, name string) (pos.Checkout, error) {
+	var out pos.Checkout
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		r, err := open(tx).load(seq)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return pos.Errorf(pos.ENotFound, "no checkout %q", name)
+		}
+		out = r.Checkout
+		return nil
+	})
+	return out, err
+}
+
+// Due returns up to max checkouts the engine may start now: each is queued,
+// heads its terminal's FIFO, its terminal has no active checkout, and its
+// next-attempt time is at or before now. They come in next-attempt order
+// (then acceptance order); there is at most one per terminal.
+func (s *Store) Due(ctx context.Context, now time.Time, max int) ([]pos.Checkout, error) {
+	return s.scanTimeIndex(ctx, bDue, now, max)
+}
+
+// NextDue returns the earliest next-attempt time in the due index, so the
+// engine knows how long it may sleep; ok is false when nothing waits.
+func (s *Store) NextDue(ctx context.Context) (at time.Time, ok bool, err error) {
+	return s.firstTime(ctx, bDue)
+}
+
+// Expiring returns up to max non-final checkouts whose deadline is at or
+// before now, earliest deadline first, whatever their state: the engine
+// decides (a queued one is expired; an in-flight one may need a look-up).
+func (s *Store) Expiring(ctx context.Context, now time.Time, max int) ([]pos.Checkout, error) {
+	return s.scanTimeIndex(ctx, bDeadline, now, max)
+}
+
+// NextDeadline returns the earliest deadline of a non-final checkout.
+func (s *Store) NextDeadline(ctx context.Context) (at time.Time, ok bool, err error) {
+	return s.firstTime(ctx, bDeadline)
+}
+
+func (s *Store) scanTimeIndex(ctx context.Context, bucket []byte, now time.Time, max int) ([]pos.Checkout, error) {
+	var out []pos.Checkout
+	limit := timeBytes(now)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < max; k, _ = c.Next() {
+			if bytes.Compare(k[:8], limit) > 0 {
+				break
+			}
+			r, err := b.load(seqOf(k))
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errIndex("%s entry for missing checkout #%d", bucket, seqOf(k))
+			}
+			out = append(out, r.Checkout)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) firstTime(ctx context.Context, bucket []byte) (at time.Time, ok bool, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucket).Cursor().First(); k != nil {
+			at, ok = timeOf(k), true
+		}
+		return nil
+	})
+	return at, ok, err
+}
+
+// Active returns the checkout terminal is busy with (submitting, sent or
+// on_terminal); ok is false when the terminal is free.
+func (s *Store) Active(ctx context.Context, terminal string) (c pos.Checkout, ok bool, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		v := b.active.Get([]byte(terminal))
+		if v == nil {
+			return nil
+		}
+		r, err := b.load(seqOf(v))
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return errIndex("terminal %s active with missing checkout #%d", terminal, seqOf(v))
+		}
+		c, ok = r.Checkout, true
+		return nil
+	})
+	return c, ok, err
+}
+
+// ActiveAll returns every active checkout, in terminal order: at start-up
+// the engine reconciles those found in submitting. There is at most one per
+// terminal, so the slice is as long as the number of busy terminals.
+func (s *Store) ActiveAll(ctx context.Context) ([]pos.Checkout, error) {
+	var out []pos.Checkout
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		return b.active.ForEach(func(k, v []byte) error {
+			r, err := b.load(seqOf(v))
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errIndex("terminal %s active with missing checkout #%d", k, seqOf(v))
+			}
+			out = append(out, r.Checkout)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Waiting returns up to max queued checkouts of terminal in FIFO order,
+// starting after the checkout with ID after ("" for the head). The first
+// one of Waiting(ctx, t, "", 1) is the terminal's next checkout.
+func (s *Store) Waiting(ctx context.Context, terminal, after string, max int) ([]pos.Checkout, error) {
+	var out []pos.Checkout
+	prefix := fifoPrefix(terminal)
+	start := prefix
+	if after != "" {
+		seq, ok := s.parseID(after)
+		if !ok {
+			return nil, pos.Errorf(pos.EInvalid, "bad cursor %q", after)
+		}
+		start = fifoKey(terminal, seq+1)
+	}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		c := b.fifo.Cursor()
+		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
+			r, err := b.load(seqOf(k))
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errIndex("fifo entry for missing checkout #%d", seqOf(k))
+			}
+			out = append(out, r.Checkout)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Recent returns up to max checkouts, newest first, starting just before
+// the checkout with ID before ("" for the newest), and the cursor for the
+// next page ("" at the end).
+func (s *Store) Recent(ctx context.Context, before string, max int) (page []pos.Checkout, next string, err error) {
+	var startSeq uint64 = 1<<64 - 1
+	if before != "" {
+		seq, ok := s.parseID(before)
+		if !ok {
+			return nil, "", pos.Errorf(pos.EInvalid, "bad cursor %q", before)
+		}
+		startSeq = seq
+	}
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCheckouts).Cursor()
+		k, v := c.Seek(seqKey(startSeq))
+		if k == nil {
+			k, v = c.Last()
+		}
+		if k != nil && seqOf(k) >= startSeq {
+			k, v = c.Prev()
+		}
+		for ; k != nil; k, v = c.Prev() {
+			if len(page) == max {
+				next = page[len(page)-1].ID
+				return nil
+			}
+			r, err := decodeRecord(seqOf(k), v)
+			if err != nil {
+				return err
+			}
+			page = append(page, r.Checkout)
+		}
+		return nil
+	})
+	return page, next, err
+}
+
+// Stats are the counters for offline limits and diagnostics.
+type Stats struct {
+	// ByState counts stored checkouts per state (pruned ones are gone).
+	ByState map[pos.State]int
+	// Unsent counts checkouts stored but not yet known to Hesabe (queued or
+	// submitting): the offline limits apply to these.
+	Unsent       int
+	UnsentAmount pos.Money
+	// OldestUnsent is when the oldest unsent checkout was accepted (zero if
+	// none); OldestUnsentAge is its age by the store's clock.
+	OldestUnsent    time.Time
+	OldestUnsentAge time.Duration
+}
+
+// Stats reads the counters. They are kept in the database, changed in the
+// same transaction as the records, so this costs one read transaction and
+// two look-ups, whatever the queue's size.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := open(tx)
+		c := b.counters()
+		st.ByState = make(map[pos.State]int, len(stateSlots))
+		for i, state := range stateSlots {
+			st.ByState[state] = int(c.byState[i])
+		}
+		st.Unsent = st.ByState[pos.StateQueued] + st.ByState[pos.StateSubmitting]
+		st.UnsentAmount = pos.Money(c.unsentAmount)
+		if k, _ := b.unsent.Cursor().First(); k != nil {
+			r, err := b.load(seqOf(k))
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errIndex("unsent entry for missing checkout #%d", seqOf(k))
+			}
+			st.OldestUnsent = r.CreatedAt
+			st.OldestUnsentAge = s.now().Sub(r.CreatedAt)
+		}
+		return nil
+	})
+	return st, err
+}
