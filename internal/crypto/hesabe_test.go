@@ -243,6 +243,6 @@ func benchmarkCodec(b *testing.B, size int) {
 	})
 }
 
-func BenchmarkCodec200B(b *testing.B) { benchmarkCodec(b, 200) }
-func BenchmarkCodec2KiB(b *testing.B) { benchmarkCodec(b, 2<<10) }
+func BenchmarkCodec200B(b *testing.B)  { benchmarkCodec(b, 200) }
+func BenchmarkCodec2KiB(b *testing.B)  { benchmarkCodec(b, 2<<10) }
 func BenchmarkCodec64KiB(b *testing.B) { benchmarkCodec(b, 64<<10) }
