@@ -1,0 +1,296 @@
+// Package config reads posbridge's YAML configuration: defaults first, then
+// the file, then ${VAR} expansion, then secrets from the environment or a
+// separate secrets file, then validation that names the key and says what
+// is wrong. Unknown keys are errors, never silently ignored.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds the bbolt database.
+	DataDir string `yaml:"data_dir"`
+	// SecretsFile, if set, is a YAML file with the secrets (same keys as
+	// the hesabe section's secrets and api.token); on Linux it must not be
+	// readable by group or others.
+	SecretsFile string `yaml:"secrets_file"`
+
+	Hesabe Hesabe `yaml:"hesabe"`
+	Log    Log    `yaml:"log"`
+}
+
+// Hesabe is the gateway account.
+type Hesabe struct {
+	MerchantURL  string   `yaml:"merchant_url"`
+	PaymentURL   string   `yaml:"payment_url"`
+	MerchantCode string   `yaml:"merchant_code"`
+	AccessCode   Secret   `yaml:"access_code"`
+	SecretKey    Secret   `yaml:"secret_key"`
+	IVKey        Secret   `yaml:"iv_key"`
+	Username     string   `yaml:"username"`
+	Password     Secret   `yaml:"password"`
+	Timeout      Duration `yaml:"timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format: text or json ("" picks text on a console, json otherwise).
+	Format string `yaml:"format"`
+}
+
+// Secret is a string that never prints: fmt, logs and YAML output show
+// "[redacted]". Use Value() where the secret is really needed.
+type Secret string
+
+// Value returns the secret itself.
+func (s Secret) Value() string { return string(s) }
+
+// String redacts.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts under %#v too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalYAML redacts.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON redacts.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// Duration is a time.Duration written as "5m", "900ms".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 5m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		DataDir: defaultDataDir(),
+		Hesabe: Hesabe{
+			MerchantURL: "https://merchantapisandbox.hesabe.com/api",
+			PaymentURL:  "https://sandbox.hesabe.com/api",
+			Timeout:     Duration(20 * time.Second),
+		},
+		Log: Log{Level: "info"},
+	}
+}
+
+// ValidationError says which key is wrong and why.
+type ValidationError struct {
+	Field string
+	Value string // "" for secrets
+	Err   error
+}
+
+func (e *ValidationError) Error() string {
+	if e.Value != "" {
+		return fmt.Sprintf("config: %s = %q: %v", e.Field, e.Value, e.Err)
+	}
+	return fmt.Sprintf("config: %s: %v", e.Field, e.Err)
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Load reads the file at path over the defaults (path "" gives the
+// defaults), applies secrets and validates.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if cfg, err = Parse(f); err != nil {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := cfg.applySecrets(os.LookupEnv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Parse decodes YAML over Default(), expanding ${VAR} from the environment
+// first. Unknown keys are errors that name the key and line.
+func Parse(r io.Reader) (Config, error) {
+	cfg := Default()
+	raw, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return cfg, fmt.Errorf("config: read: %w", err)
+	}
+	expanded, err := expandEnv(raw, os.LookupEnv)
+	if err != nil {
+		return cfg, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config: %s", cleanYAMLError(err))
+	}
+	return cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the variable's value; an unset variable is
+// an error (an empty secret would otherwise pass silently).
+func expandEnv(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := lookup(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config: environment variable(s) %s referenced but not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+func cleanYAMLError(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n  ", "; "), "yaml: ")
+}
+
+// Environment variables that override secrets in the file.
+const (
+	EnvAccessCode = "POSBRIDGE_HESABE_ACCESS_CODE"
+	EnvSecretKey  = "POSBRIDGE_HESABE_SECRET_KEY"
+	EnvIVKey      = "POSBRIDGE_HESABE_IV_KEY"
+	EnvPassword   = "POSBRIDGE_HESABE_PASSWORD"
+)
+
+// secretsFile is the shape of the secrets file.
+type secretsFile struct {
+	Hesabe struct {
+		AccessCode Secret `yaml:"access_code"`
+		SecretKey  Secret `yaml:"secret_key"`
+		IVKey      Secret `yaml:"iv_key"`
+		Password   Secret `yaml:"password"`
+	} `yaml:"hesabe"`
+}
+
+// applySecrets reads the secrets file (if any), then the environment: a
+// value set later wins.
+func (c *Config) applySecrets(lookup func(string) (string, bool)) error {
+	if c.SecretsFile != "" {
+		if err := checkSecretsPerm(c.SecretsFile); err != nil {
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: err}
+		}
+		b, err := os.ReadFile(c.SecretsFile)
+		if err != nil {
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: err}
+		}
+		var sf secretsFile
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&sf); err != nil && !errors.Is(err, io.EOF) {
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: errors.New(cleanYAMLError(err))}
+		}
+		setIf(&c.Hesabe.AccessCode, sf.Hesabe.AccessCode)
+		setIf(&c.Hesabe.SecretKey, sf.Hesabe.SecretKey)
+		setIf(&c.Hesabe.IVKey, sf.Hesabe.IVKey)
+		setIf(&c.Hesabe.Password, sf.Hesabe.Password)
+	}
+	for env, dst := range map[string]*Secret{EnvAccessCode: &c.Hesabe.AccessCode, EnvSecretKey: &c.Hesabe.SecretKey,
+		EnvIVKey: &c.Hesabe.IVKey, EnvPassword: &c.Hesabe.Password} {
+		if v, ok := lookup(env); ok && v != "" {
+			*dst = Secret(v)
+		}
+	}
+	return nil
+}
+
+func setIf(dst *Secret, v Secret) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// Validate checks every key it can without touching the network.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(field, value string, err error) { errs = append(errs, &ValidationError{field, value, err}) }
+	if c.DataDir == "" {
+		add("data_dir", "", errors.New("must not be empty"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", c.Log.Level, errors.New("must be debug, info, warn or error"))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		add("log.format", c.Log.Format, errors.New("must be text or json"))
+	}
+	h := c.Hesabe
+	if k := len(h.SecretKey); k != 0 && k != 32 {
+		add("hesabe.secret_key", "", fmt.Errorf("must be 32 characters (got %d)", k))
+	}
+	if k := len(h.IVKey); k != 0 && k != 16 {
+		add("hesabe.iv_key", "", fmt.Errorf("must be 16 characters (got %d)", k))
+	}
+	if h.Timeout.D() <= 0 {
+		add("hesabe.timeout", h.Timeout.D().String(), errors.New("must be positive"))
+	}
+	for _, u := range []struct{ k, v string }{{"hesabe.merchant_url", h.MerchantURL}, {"hesabe.payment_url", h.PaymentURL}} {
+		if u.v != "" && !strings.HasPrefix(u.v, "https://") && !strings.HasPrefix(u.v, "http://") {
+			add(u.k, u.v, errors.New("must be an http:// or https:// URL"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RequireGateway checks that the gateway account is complete, for commands
+// that call Hesabe.
+func (c Config) RequireGateway() error {
+	var errs []error
+	h := c.Hesabe
+	for _, f := range []struct {
+		k string
+		v string
+	}{{"hesabe.merchant_code", h.MerchantCode}, {"hesabe.access_code", h.AccessCode.Value()},
+		{"hesabe.secret_key", h.SecretKey.Value()}, {"hesabe.iv_key", h.IVKey.Value()},
+		{"hesabe.username", h.Username}, {"hesabe.password", h.Password.Value()}} {
+		if f.v == "" {
+			errs = append(errs, &ValidationError{Field: f.k, Err: errors.New("is required")})
+		}
+	}
+	return errors.Join(errs...)
+}
