@@ -18,7 +18,7 @@ import (
 // the number of terminals, not of checkouts. For tests and `doctor`.
 func (s *Store) Check(ctx context.Context) error {
 	return s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		var want counters
 		var n int
 		var entries [6]int // idem, fifo, unsent, active, deadline, done
@@ -28,7 +28,7 @@ func (s *Store) Check(ctx context.Context) error {
 					return err
 				}
 			}
-			r, err := decodeRecord(seqOf(k), v)
+			r, err := s.decode(seqOf(k), v)
 			if err != nil {
 				return err
 			}

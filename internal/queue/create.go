@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -28,56 +29,62 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 	if err := validateNew(&c); err != nil {
 		return pos.Checkout{}, false, err
 	}
+	// Everything but the sequence number is settled and encoded here, in
+	// the caller's goroutine, so the committer only does the puts.
+	now := s.now()
+	r := &record{Checkout: pos.Checkout{
+		IdempotencyKey: c.IdempotencyKey,
+		RequestHash:    c.RequestHash,
+		TillRef:        c.TillRef,
+		TerminalID:     c.TerminalID,
+		Amount:         c.Amount,
+		Customer:       c.Customer,
+		Description:    c.Description,
+		State:          pos.StateQueued,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		Deadline:       c.Deadline.UTC().Round(0),
+		NextAttemptAt:  c.NextAttemptAt.UTC().Round(0),
+		History:        []pos.Transition{{At: now, To: pos.StateQueued, Reason: "accepted"}},
+	}}
+	if r.NextAttemptAt.IsZero() {
+		r.NextAttemptAt = now
+	}
+	enc, err := encodeRecord(r)
+	if err != nil {
+		return pos.Checkout{}, false, err
+	}
 	var out *record
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		out, existing = nil, false
-		b := open(tx)
+		b := s.open(tx)
 		if c.IdempotencyKey != "" {
 			if v := b.idem.Get([]byte(c.IdempotencyKey)); v != nil {
-				r, err := b.load(seqOf(v))
+				old, err := b.load(seqOf(v))
 				if err != nil {
 					return err
 				}
-				if r == nil {
+				if old == nil {
 					return errIndex("idempotency key %q points to missing checkout #%d", c.IdempotencyKey, seqOf(v))
 				}
-				if r.Checkout.RequestHash != c.RequestHash {
+				if old.Checkout.RequestHash != c.RequestHash {
 					return reject(pos.FieldErrorf(pos.EConflict, "idempotency_key",
-						"key %q was already used for a different request (checkout %s)", c.IdempotencyKey, r.ID))
+						"key %q was already used for a different request (checkout %s)", c.IdempotencyKey, old.ID))
 				}
-				out, existing = r, true
+				out, existing = old, true
 				return nil
 			}
 		}
 		seq, err := b.checkouts.NextSequence()
 		if err != nil {
+			return fmt.Errorf("queue: next sequence: %w", err)
+		}
+		nr := *r
+		nr.Seq, nr.ID, nr.InvoiceNumber = seq, s.formatID(seq), s.formatInvoice(seq)
+		if err := b.put(nil, &nr, enc); err != nil {
 			return err
 		}
-		now := s.now()
-		r := &record{Seq: seq, Checkout: pos.Checkout{
-			ID:             s.formatID(seq),
-			IdempotencyKey: c.IdempotencyKey,
-			RequestHash:    c.RequestHash,
-			TillRef:        c.TillRef,
-			TerminalID:     c.TerminalID,
-			Amount:         c.Amount,
-			Customer:       c.Customer,
-			Description:    c.Description,
-			InvoiceNumber:  s.formatInvoice(seq),
-			State:          pos.StateQueued,
-			CreatedAt:      now,
-			UpdatedAt:      now,
-			Deadline:       c.Deadline.UTC().Round(0),
-			NextAttemptAt:  c.NextAttemptAt.UTC().Round(0),
-			History:        []pos.Transition{{At: now, To: pos.StateQueued, Reason: "accepted"}},
-		}}
-		if r.NextAttemptAt.IsZero() {
-			r.NextAttemptAt = now
-		}
-		if err := b.put(nil, r); err != nil {
-			return err
-		}
-		out = r
+		out = &nr
 		return nil
 	})
 	if err != nil {

@@ -13,12 +13,14 @@ import (
 
 // buckets are one transaction's handles on every bucket.
 type buckets struct {
+	s                                                                         *Store
 	tx                                                                        *bolt.Tx
 	meta, checkouts, idem, fifo, unsent, due, dueTerm, active, deadline, done *bolt.Bucket
 }
 
-func open(tx *bolt.Tx) *buckets {
+func (s *Store) open(tx *bolt.Tx) *buckets {
 	return &buckets{
+		s:         s,
 		tx:        tx,
 		meta:      tx.Bucket(bMeta),
 		checkouts: tx.Bucket(bCheckouts),
@@ -38,7 +40,7 @@ func (b *buckets) load(seq uint64) (*record, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodeRecord(seq, v)
+	return b.s.decode(seq, v)
 }
 
 // isActive: the state that holds its terminal (at most one per terminal).
@@ -49,12 +51,15 @@ func isActive(s pos.State) bool {
 // isUnsent: counted against the offline limits (stored, not yet at Hesabe).
 func isUnsent(s pos.State) bool { return s == pos.StateQueued || s == pos.StateSubmitting }
 
-// put writes r and brings every index from old (nil for a new checkout)
-// to r, all in the caller's transaction.
-func (b *buckets) put(old, r *record) error {
-	v, err := encodeRecord(r)
-	if err != nil {
-		return err
+// put writes r (v is its encoding, or nil to encode it here) and brings
+// every index from old (nil for a new checkout) to r, all in the caller's
+// transaction.
+func (b *buckets) put(old, r *record, v []byte) error {
+	if v == nil {
+		var err error
+		if v, err = encodeRecord(r); err != nil {
+			return err
+		}
 	}
 	if err := b.checkouts.Put(seqKey(r.Seq), v); err != nil {
 		return fmt.Errorf("queue: put checkout %s: %w", r.ID, err)

@@ -109,9 +109,13 @@ type record struct {
 // compact binary encoding can be added as another value without migrating.
 const formatJSON byte = 1
 
+// encodeRecord leaves out ID and InvoiceNumber: they follow from the key,
+// so a new record can be encoded before its sequence number is known (by
+// the caller's goroutine, outside the committer).
 func encodeRecord(r *record) ([]byte, error) {
-	r.RequestHash = r.Checkout.RequestHash
-	b, err := json.Marshal(r)
+	stored := record{Checkout: r.Checkout, RequestHash: r.Checkout.RequestHash}
+	stored.ID, stored.InvoiceNumber = "", ""
+	b, err := json.Marshal(&stored)
 	if err != nil {
 		return nil, fmt.Errorf("queue: encode checkout %s: %w", r.ID, err)
 	}
@@ -120,7 +124,7 @@ func encodeRecord(r *record) ([]byte, error) {
 	return append(out, b...), nil
 }
 
-func decodeRecord(seq uint64, v []byte) (*record, error) {
+func (s *Store) decode(seq uint64, v []byte) (*record, error) {
 	if len(v) == 0 || v[0] != formatJSON {
 		return nil, fmt.Errorf("queue: checkout #%d: unknown record format", seq)
 	}
@@ -129,5 +133,6 @@ func decodeRecord(seq uint64, v []byte) (*record, error) {
 		return nil, fmt.Errorf("queue: decode checkout #%d: %w", seq, err)
 	}
 	r.Checkout.RequestHash = r.RequestHash
+	r.ID, r.InvoiceNumber = s.formatID(seq), s.formatInvoice(seq)
 	return r, nil
 }

@@ -18,7 +18,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (removed int, more boo
 	limit := timeBytes(now.Add(-s.opt.Retention))
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		removed, more = 0, false
-		b := open(tx)
+		b := s.open(tx)
 		c := b.done.Cursor()
 		var stats *counters
 		for k, _ := c.First(); k != nil; k, _ = c.First() {

@@ -38,7 +38,7 @@ func (s *Store) GetByInvoiceNumber(ctx context.Context, inv string) (pos.Checkou
 func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checkout, error) {
 	var out pos.Checkout
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		v := b.idem.Get([]byte(key))
 		if v == nil {
 			return pos.Errorf(pos.ENotFound, "no checkout with idempotency key %q", key)
@@ -59,7 +59,7 @@ func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checko
 func (s *Store) getSeq(ctx context.Context, seq uint64, name string) (pos.Checkout, error) {
 	var out pos.Checkout
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		r, err := open(tx).load(seq)
+		r, err := s.open(tx).load(seq)
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (s *Store) scanTimeIndex(ctx context.Context, bucket []byte, now time.Time,
 	var out []pos.Checkout
 	limit := timeBytes(now)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		c := tx.Bucket(bucket).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < max; k, _ = c.Next() {
 			if bytes.Compare(k[:8], limit) > 0 {
@@ -136,7 +136,7 @@ func (s *Store) firstTime(ctx context.Context, bucket []byte) (at time.Time, ok 
 // on_terminal); ok is false when the terminal is free.
 func (s *Store) Active(ctx context.Context, terminal string) (c pos.Checkout, ok bool, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		v := b.active.Get([]byte(terminal))
 		if v == nil {
 			return nil
@@ -160,7 +160,7 @@ func (s *Store) Active(ctx context.Context, terminal string) (c pos.Checkout, ok
 func (s *Store) ActiveAll(ctx context.Context) ([]pos.Checkout, error) {
 	var out []pos.Checkout
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		return b.active.ForEach(func(k, v []byte) error {
 			r, err := b.load(seqOf(v))
 			if err != nil {
@@ -191,7 +191,7 @@ func (s *Store) Waiting(ctx context.Context, terminal, after string, max int) ([
 		start = fifoKey(terminal, seq+1)
 	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		c := b.fifo.Cursor()
 		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
 			r, err := b.load(seqOf(k))
@@ -234,7 +234,7 @@ func (s *Store) Recent(ctx context.Context, before string, max int) (page []pos.
 				next = page[len(page)-1].ID
 				return nil
 			}
-			r, err := decodeRecord(seqOf(k), v)
+			r, err := s.decode(seqOf(k), v)
 			if err != nil {
 				return err
 			}
@@ -265,7 +265,7 @@ type Stats struct {
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := open(tx)
+		b := s.open(tx)
 		c := b.counters()
 		st.ByState = make(map[pos.State]int, len(stateSlots))
 		for i, state := range stateSlots {

@@ -77,7 +77,7 @@ func (s *Store) Transition(ctx context.Context, id string, to pos.State, reason 
 	var out *record
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		b := open(tx)
+		b := s.open(tx)
 		old, err := b.load(seq)
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (s *Store) Transition(ctx context.Context, id string, to pos.State, reason 
 		if err != nil {
 			return reject(err)
 		}
-		if err := b.put(old, r); err != nil {
+		if err := b.put(old, r, nil); err != nil {
 			return err
 		}
 		out = r
