@@ -1,0 +1,5 @@
+//go:build !windows
+
+package main
+
+func defaultConfigPath() string { return "/etc/posbridge/posbridge.yaml" }
