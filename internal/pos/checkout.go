@@ -162,3 +162,19 @@ type TerminalEvent struct {
 	Busy          bool              `json:"busy,omitempty"`
 	At            time.Time         `json:"at"`
 }
+
+// CheckoutRequest is what a till asks for. The engine validates it, gives
+// it an id and an invoice number, and stores it before answering.
+type CheckoutRequest struct {
+	// IdempotencyKey: the same key with the same request returns the same
+	// checkout; with a different request it is a conflict.
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	TillRef        string   `json:"till_ref,omitempty"`
+	TerminalID     string   `json:"terminal_id"`
+	Amount         Money    `json:"amount"`
+	Customer       Customer `json:"customer"`
+	Description    string   `json:"description,omitempty"`
+	// Deadline is how long the checkout may take to reach the terminal and
+	// be paid; 0 means the configured default.
+	Deadline time.Duration `json:"-"`
+}
