@@ -84,18 +84,24 @@ func BenchmarkCreate(b *testing.B) {
 }
 
 // BenchmarkTransition measures one engine step (a durable state change
-// with its index updates) from one caller.
+// with its index updates) from one caller. It cycles over 1,000 checkouts
+// on 1,000 terminals so histories stay short.
 func BenchmarkTransition(b *testing.B) {
 	s := MustOpenPath(b, filepath.Join(b.TempDir(), "queue.db"), queue.Options{})
 	ctx := context.Background()
-	c, _, err := s.Create(ctx, req("T1", "k", 100))
-	if err != nil {
-		b.Fatal(err)
+	const n = 1000
+	var cs []pos.Checkout
+	for i := range n {
+		c, _, err := s.Create(ctx, req(fmt.Sprint("T", i), fmt.Sprint(i), 100))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs = append(cs, c)
 	}
 	to := []pos.State{pos.StateSubmitting, pos.StateQueued}
 	start := time.Now()
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Transition(ctx, c.ID, to[i%2], "", nil); err != nil {
+		if _, err := s.Transition(ctx, cs[i%n].ID, to[(i/n)%2], "", nil); err != nil {
 			b.Fatal(err)
 		}
 	}
