@@ -1,0 +1,186 @@
+// Package api is the till API: a small HTTP/JSON server on loopback that
+// till software uses to create checkouts, follow them (long poll or
+// Server-Sent Events), cancel them, and see the terminals. Every request
+// carries a bearer token (compared in constant time). Errors are JSON with
+// a stable machine code, the field concerned and a human message.
+//
+// The API is described by docs/openapi.yaml; a test keeps the two in sync.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// Engine is what the API needs from the checkout engine.
+type Engine interface {
+	// Create validates and durably stores a checkout; existing is true when
+	// the idempotency key matched an earlier identical request.
+	Create(ctx context.Context, req pos.CheckoutRequest) (c pos.Checkout, existing bool, err error)
+	Get(ctx context.Context, id string) (pos.Checkout, error)
+	// Wait returns the checkout once it changed after since (UpdatedAt),
+	// or when ctx ends (then the current checkout and no error).
+	Wait(ctx context.Context, id string, since time.Time) (pos.Checkout, error)
+	Cancel(ctx context.Context, id string) (pos.Checkout, error)
+	// Recent lists checkouts newest first, starting after the cursor.
+	Recent(ctx context.Context, limit int, cursor string) (list []pos.Checkout, next string, err error)
+	// Subscribe delivers every checkout change until cancel is called.
+	Subscribe() (events <-chan pos.Checkout, cancel func())
+	// Status is the bridge's state as the till sees it.
+	Status() EngineStatus
+}
+
+// EngineStatus tells a till whether payments go straight to the gateway or
+// are being stored, and how much is stored.
+type EngineStatus struct {
+	Online        bool      `json:"online"`
+	LastGatewayOK time.Time `json:"last_gateway_ok,omitzero"`
+	Queued        int       `json:"queued"`
+	QueuedAmount  pos.Money `json:"queued_amount"`
+	OldestQueued  time.Time `json:"oldest_queued,omitzero"`
+}
+
+// Terminals is what the API needs from the terminal registry.
+type Terminals interface {
+	List() []TerminalInfo
+}
+
+// TerminalInfo is a terminal as the till sees it.
+type TerminalInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Model     string    `json:"model,omitempty"`
+	Link      string    `json:"link"` // serial, mqtt or none
+	Connected bool      `json:"connected"`
+	Busy      bool      `json:"busy"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+}
+
+// Options configures the server.
+type Options struct {
+	// Addr to listen on; default 127.0.0.1:8470. Use port 0 in tests.
+	Addr string
+	// Token is the bearer token tills must send. Required.
+	Token string
+	// MaxBodyBytes bounds a request body (default 16 KiB).
+	MaxBodyBytes int64
+	// MaxWait bounds a long poll (default 60 s).
+	MaxWait time.Duration
+	Logger  *slog.Logger
+}
+
+// Server is the till API server. It owns its listener: Open fails at once
+// when the port is busy.
+type Server struct {
+	opts   Options
+	engine Engine
+	terms  Terminals
+	log    *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+	wg     sync.WaitGroup
+	// stop ends long polls and event streams on Close.
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a server; call Open to listen.
+func New(engine Engine, terms Terminals, opts Options) (*Server, error) {
+	if opts.Token == "" {
+		return nil, errors.New("api: a token is required (api.token)")
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8470"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 16 << 10
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 60 * time.Second
+	}
+	s := &Server{opts: opts, engine: engine, terms: terms, log: opts.Logger, stop: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Open listens and serves in the background.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("api: listen %s: %w", s.opts.Addr, err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("till API stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8470.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close ends long polls and streams, then shuts down within ctx.
+func (s *Server) Close(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	if s.ln == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Handler returns the API's routes behind the token check.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/checkouts", s.handleCreate)
+	mux.HandleFunc("GET /v1/checkouts", s.handleList)
+	mux.HandleFunc("GET /v1/checkouts/{id}", s.handleGet)
+	mux.HandleFunc("POST /v1/checkouts/{id}/cancel", s.handleCancel)
+	mux.HandleFunc("GET /v1/terminals", s.handleTerminals)
+	mux.HandleFunc("GET /v1/status", s.handleStatus)
+	mux.HandleFunc("GET /v1/events", s.handleEvents)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &pos.Error{Code: pos.ENotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return s.auth(mux)
+}
+
+// auth checks the bearer token in constant time.
+func (s *Server) auth(next http.Handler) http.Handler {
+	want := []byte(s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="posbridge"`)
+			writeError(w, r, &pos.Error{Code: pos.EUnauthorized, Message: "missing or wrong API token (Authorization: Bearer <token>)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// Limits on the create request's fields.
+const (
+	maxIdempotencyKey = 128
+	maxTillRef        = 64
+	maxTerminalID     = 32
+	maxDescription    = 255
+	maxCustomerName   = 100
+	maxEmail          = 254
+	maxPhone          = 20
+	maxDeadline       = 24 * time.Hour
+)
+
+// createBody is the JSON a till sends to POST /v1/checkouts.
+type createBody struct {
+	TerminalID      *string         `json:"terminal_id"`
+	Amount          json.RawMessage `json:"amount"`
+	TillRef         string          `json:"till_ref"`
+	Description     string          `json:"description"`
+	Customer        *customerBody   `json:"customer"`
+	DeadlineSeconds *int64          `json:"deadline_seconds"`
+}
+
+type customerBody struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+// DecodeCreate turns a create request's body and Idempotency-Key header
+// into a CheckoutRequest, or a *pos.Error naming the field that is wrong.
+func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, error) {
+	var req pos.CheckoutRequest
+	if err := checkKey(idempotencyKey); err != nil {
+		return req, err
+	}
+	req.IdempotencyKey = idempotencyKey
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, pos.FieldErrorf(pos.EInvalid, "body", "is empty; send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return req, pos.FieldErrorf(pos.EInvalid, "body", "is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var in createBody
+	if err := dec.Decode(&in); err != nil {
+		return req, jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, pos.FieldErrorf(pos.EInvalid, "body", "has data after the JSON object")
+	}
+	if in.TerminalID == nil || strings.TrimSpace(*in.TerminalID) == "" {
+		return req, pos.FieldErrorf(pos.EInvalid, "terminal_id", "is required")
+	}
+	if err := checkText("terminal_id", *in.TerminalID, maxTerminalID); err != nil {
+		return req, err
+	}
+	req.TerminalID = *in.TerminalID
+	amount, err := decodeAmount(in.Amount)
+	if err != nil {
+		return req, err
+	}
+	req.Amount = amount
+	if err := checkText("till_ref", in.TillRef, maxTillRef); err != nil {
+		return req, err
+	}
+	req.TillRef = in.TillRef
+	if err := checkText("description", in.Description, maxDescription); err != nil {
+		return req, err
+	}
+	req.Description = in.Description
+	if in.Customer != nil {
+		c := *in.Customer
+		if err := checkText("customer.name", c.Name, maxCustomerName); err != nil {
+			return req, err
+		}
+		if c.Email != "" {
+			if len(c.Email) > maxEmail {
+				return req, pos.FieldErrorf(pos.EInvalid, "customer.email", "is longer than %d characters", maxEmail)
+			}
+			if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
+				return req, pos.FieldErrorf(pos.EInvalid, "customer.email", "is not an email address")
+			}
+		}
+		if c.Phone != "" {
+			if len(c.Phone) > maxPhone || strings.TrimLeft(strings.TrimPrefix(c.Phone, "+"), "0123456789") != "" {
+				return req, pos.FieldErrorf(pos.EInvalid, "customer.phone", "must be digits with an optional leading +, at most %d characters", maxPhone)
+			}
+		}
+		req.Customer = pos.Customer{Name: c.Name, Email: c.Email, Phone: c.Phone}
+	}
+	if in.DeadlineSeconds != nil {
+		d := *in.DeadlineSeconds
+		if d < 1 || time.Duration(d)*time.Second > maxDeadline {
+			return req, pos.FieldErrorf(pos.EInvalid, "deadline_seconds", "must be from 1 to %d", int(maxDeadline.Seconds()))
+		}
+		req.Deadline = time.Duration(d) * time.Second
+	}
+	return req, nil
+}
+
+func checkKey(k string) error {
+	if k == "" {
+		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "header is required: a unique key per payment attempt, reused when the till retries")
+	}
+	if len(k) > maxIdempotencyKey {
+		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "is longer than %d characters", maxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+func checkText(field, v string, max int) error {
+	if n := utf8.RuneCountInString(v); n > max {
+		return pos.FieldErrorf(pos.EInvalid, field, "is longer than %d characters", max)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return pos.FieldErrorf(pos.EInvalid, field, "contains control characters")
+		}
+	}
+	return nil
+}
+
+// decodeAmount accepts only a JSON string with at most 3 decimals: "1.250".
+func decodeAmount(raw json.RawMessage) (pos.Money, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `is required, as a string with up to 3 decimals, e.g. "1.250"`)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `must be a string, e.g. "1.250", not %s`, jsonKind(raw))
+	}
+	m, err := pos.ParseMoney(s)
+	switch {
+	case errors.Is(err, pos.ErrMoneyPrecision):
+		return 0, pos.FieldErrorf(pos.EInvalid, "amount", "has more than 3 decimals (KWD has 3): %q", s)
+	case err != nil:
+		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `must be a decimal like "1.250": %q`, s)
+	case m <= 0:
+		return 0, pos.FieldErrorf(pos.EInvalid, "amount", "must be positive: %q", s)
+	}
+	return m, nil
+}
+
+func jsonKind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// jsonError turns a decoder error into a field-specific message.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return pos.FieldErrorf(pos.EInvalid, "body", "must be a JSON object")
+		}
+		return pos.FieldErrorf(pos.EInvalid, field, "must be %s, not %s", wantType(te.Type.String()), te.Value)
+	case errors.As(err, &se):
+		return pos.FieldErrorf(pos.EInvalid, "body", "is not valid JSON (at byte %d)", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return pos.FieldErrorf(pos.EInvalid, "body", "is truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return pos.FieldErrorf(pos.EInvalid, name, "is not a known field")
+	}
+	return pos.FieldErrorf(pos.EInvalid, "body", "could not be decoded: %v", err)
+}
+
+func wantType(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "string":
+		return "a string"
+	case "int64":
+		return "an integer"
+	case "api.customerBody":
+		return "an object"
+	}
+	return fmt.Sprintf("of type %s", goType)
+}

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// errorBody is every error answer: {"error":{"code","field","message"}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    pos.Code `json:"code"`
+	Field   string   `json:"field,omitempty"`
+	Message string   `json:"message"`
+}
+
+// statusOf maps an application error code to its HTTP status. This table
+// is part of the till API (docs/openapi.yaml).
+func statusOf(code pos.Code) int {
+	switch code {
+	case pos.EInvalid:
+		return http.StatusBadRequest
+	case pos.EUnauthorized:
+		return http.StatusUnauthorized
+	case pos.ENotFound:
+		return http.StatusNotFound
+	case pos.EConflict:
+		return http.StatusConflict
+	case pos.ELimit:
+		return http.StatusUnprocessableEntity
+	case pos.EUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errTooLarge marks a body over the limit (413).
+var errTooLarge = errors.New("request body too large")
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *pos.Error
+	status := http.StatusInternalServerError
+	detail := errorDetail{Code: pos.EInternal, Message: "internal error; see the posbridge log"}
+	switch {
+	case errors.Is(err, errTooLarge):
+		status = http.StatusRequestEntityTooLarge
+		detail = errorDetail{Code: pos.EInvalid, Field: "body", Message: err.Error()}
+	case errors.As(err, &e):
+		status = statusOf(e.Code)
+		detail = errorDetail{Code: e.Code, Field: e.Field, Message: e.Message}
+		if e.Code == pos.EInternal {
+			detail.Message = "internal error; see the posbridge log"
+		}
+	}
+	writeJSON(w, status, errorBody{Error: detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// fail logs internal errors (the till sees only "internal error") and
+// writes the answer.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if pos.ErrorCode(err) == pos.EInternal && !errors.Is(err, errTooLarge) {
+		s.log.Error("till API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, r, err)
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, r, pos.FieldErrorf(pos.EInvalid, "Content-Type", "must be application/json"))
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, fmt.Errorf("%w: at most %d bytes", errTooLarge, mbe.Limit))
+			return
+		}
+		s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "body", "could not read the body: %v", err))
+		return
+	}
+	req, err := DecodeCreate(body, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, existing, err := s.engine.Create(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/checkouts/"+c.ID)
+	status := http.StatusAccepted
+	if existing {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, status, c)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	waitStr := q.Get("wait")
+	if waitStr == "" {
+		c, err := s.engine.Get(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	wait, err := time.ParseDuration(waitStr)
+	if err != nil || wait < 0 {
+		if n, aerr := strconv.Atoi(waitStr); aerr == nil && n >= 0 {
+			wait, err = time.Duration(n)*time.Second, nil
+		} else {
+			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "wait", "must be a duration like 30s (or seconds)"))
+			return
+		}
+	}
+	wait = min(wait, s.opts.MaxWait)
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "since", "must be an RFC 3339 time (the checkout's updated_at)"))
+			return
+		}
+	} else {
+		cur, err := s.engine.Get(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if cur.State.Final() {
+			writeJSON(w, http.StatusOK, cur)
+			return
+		}
+		since = cur.UpdatedAt
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	ctx, stop := s.withStop(ctx)
+	defer stop()
+	c, err := s.engine.Wait(ctx, id, since)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// withStop ends ctx when the server closes. The goroutine ends with ctx.
+func (s *Server) withStop(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
+	c, err := s.engine.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// listBody is the answer of GET /v1/checkouts.
+type listBody struct {
+	Checkouts  []pos.Checkout `json:"checkouts"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "limit", "must be an integer from 1 to 500"))
+			return
+		}
+		limit = n
+	}
+	list, next, err := s.engine.Recent(r.Context(), limit, r.URL.Query().Get("cursor"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []pos.Checkout{}
+	}
+	writeJSON(w, http.StatusOK, listBody{Checkouts: list, NextCursor: next})
+}
+
+func (s *Server) handleTerminals(w http.ResponseWriter, r *http.Request) {
+	list := []TerminalInfo{}
+	if s.terms != nil {
+		list = append(list, s.terms.List()...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"terminals": list})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.engine.Status())
+}
+
+// handleEvents streams checkout changes as Server-Sent Events:
+//
+//	event: checkout
+//	id: <checkout id>/<updated_at>
+//	data: {checkout JSON}
+//
+// with a comment line every 15 s to keep proxies from closing the stream.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		s.fail(w, r, errors.New("streaming unsupported by the connection"))
+		return
+	}
+	events, cancel := s.engine.Subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": posbridge checkout events\n\n")
+	fl.Flush()
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.stop:
+			return
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case c, open := <-events:
+			if !open {
+				return
+			}
+			js, _ := json.Marshal(c)
+			if _, err := fmt.Fprintf(w, "event: checkout\nid: %s/%s\ndata: %s\n\n", c.ID, c.UpdatedAt.Format(time.RFC3339Nano), js); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
