@@ -75,6 +75,9 @@ type Config struct {
 	// transport. Its Timeout should be zero (the context bounds calls).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// OnCall, if set, is told of every finished call (for metrics): the
+	// operation, how long it took and its error (nil on success).
+	OnCall func(op string, elapsed time.Duration, err error)
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
 }
@@ -238,9 +241,15 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		c.lastErr.Store(&msg)
 		c.log.Warn("hesabe call failed", "op", cl.op, "class", pos.ClassOf(err).String(),
 			"elapsed", c.now().Sub(start), "err", err)
+		if c.cfg.OnCall != nil {
+			c.cfg.OnCall(cl.op, c.now().Sub(start), err)
+		}
 		return err
 	}
 	c.log.Debug("hesabe call", "op", cl.op, "elapsed", c.now().Sub(start))
+	if c.cfg.OnCall != nil {
+		c.cfg.OnCall(cl.op, c.now().Sub(start), nil)
+	}
 	if out != nil {
 		if err := json.Unmarshal(env.body(), out); err != nil {
 			return &Error{Op: cl.op, HTTPStatus: http.StatusOK, Code: codeNone,
