@@ -1,0 +1,224 @@
+// Package logging builds posbridge's slog loggers: text on a console, JSON
+// under a service manager, with secrets redacted twice over — attributes
+// whose key names a secret are replaced, and any registered secret value is
+// scrubbed from every string that reaches the log. Warnings and errors are
+// also kept in a small ring for the diagnostics page.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Redacted replaces a secret in logs.
+const Redacted = "[redacted]"
+
+// secretKeys are attribute keys whose values are never logged.
+var secretKeys = []string{"password", "secret", "token", "access_code", "accesscode", "iv_key", "authorization", "api_key"}
+
+// Redactor scrubs registered secret values from strings.
+type Redactor struct {
+	mu      sync.RWMutex
+	secrets []string
+}
+
+// Add registers secret values (empty and very short ones are ignored: a
+// 1–3 character "secret" would scrub ordinary text).
+func (r *Redactor) Add(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+}
+
+// Scrub replaces every registered secret in s.
+func (r *Redactor) Scrub(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, sec := range r.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, Redacted)
+		}
+	}
+	return s
+}
+
+func isSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range secretKeys {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configures New.
+type Options struct {
+	Level  slog.Level
+	JSON   bool
+	Redact *Redactor
+	// Recent, if set, keeps WARN and ERROR records for diagnostics.
+	Recent *Recent
+}
+
+// ParseLevel reads debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}
+
+// New returns a logger writing to w.
+func New(w io.Writer, o Options) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.Level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if isSecretKey(a.Key) {
+			return slog.String(a.Key, Redacted)
+		}
+		if a.Value.Kind() == slog.KindString || a.Value.Kind() == slog.KindAny {
+			if s := a.Value.String(); o.Redact != nil {
+				if scrubbed := o.Redact.Scrub(s); scrubbed != s {
+					return slog.String(a.Key, scrubbed)
+				}
+			}
+		}
+		return a
+	}}
+	var h slog.Handler
+	if o.JSON {
+		h = slog.NewJSONHandler(w, ho)
+	} else {
+		h = slog.NewTextHandler(w, ho)
+	}
+	if o.Recent != nil {
+		h = &recentHandler{Handler: h, recent: o.Recent, redact: o.Redact}
+	}
+	return slog.New(&scrubMessage{Handler: h, redact: o.Redact})
+}
+
+// scrubMessage scrubs secrets from the record's message too.
+type scrubMessage struct {
+	slog.Handler
+	redact *Redactor
+}
+
+func (s *scrubMessage) Handle(ctx context.Context, r slog.Record) error {
+	if s.redact != nil {
+		if m := s.redact.Scrub(r.Message); m != r.Message {
+			nr := slog.NewRecord(r.Time, r.Level, m, r.PC)
+			r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(a); return true })
+			r = nr
+		}
+	}
+	return s.Handler.Handle(ctx, r)
+}
+
+func (s *scrubMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return &scrubMessage{Handler: s.Handler.WithAttrs(as), redact: s.redact}
+}
+
+func (s *scrubMessage) WithGroup(n string) slog.Handler {
+	return &scrubMessage{Handler: s.Handler.WithGroup(n), redact: s.redact}
+}
+
+// Entry is one kept warning or error.
+type Entry struct {
+	At      time.Time `json:"at"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+	Attrs   string    `json:"attrs,omitempty"`
+}
+
+// Recent is a ring of the last warnings and errors.
+type Recent struct {
+	mu    sync.Mutex
+	ring  []Entry
+	next  int
+	full  bool
+	count int64
+}
+
+// NewRecent keeps the last n entries.
+func NewRecent(n int) *Recent { return &Recent{ring: make([]Entry, n)} }
+
+func (r *Recent) add(e Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring[r.next] = e
+	r.next = (r.next + 1) % len(r.ring)
+	r.full = r.full || r.next == 0
+	r.count++
+}
+
+// Entries returns the kept entries, newest first.
+func (r *Recent) Entries() []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.next
+	if r.full {
+		n = len(r.ring)
+	}
+	out := make([]Entry, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, r.ring[(r.next-i+len(r.ring))%len(r.ring)])
+	}
+	return out
+}
+
+// Count is the number of warnings and errors seen since start.
+func (r *Recent) Count() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count
+}
+
+type recentHandler struct {
+	slog.Handler
+	recent *Recent
+	redact *Redactor
+	attrs  []slog.Attr
+}
+
+func (h *recentHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		var b strings.Builder
+		write := func(a slog.Attr) bool {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			v := a.Value.String()
+			if isSecretKey(a.Key) {
+				v = Redacted
+			}
+			fmt.Fprintf(&b, "%s=%s", a.Key, v)
+			return true
+		}
+		for _, a := range h.attrs {
+			write(a)
+		}
+		r.Attrs(write)
+		h.recent.add(Entry{At: r.Time, Level: r.Level.String(), Message: h.redact.Scrub(r.Message), Attrs: h.redact.Scrub(b.String())})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *recentHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recentHandler{Handler: h.Handler.WithAttrs(as), recent: h.recent, redact: h.redact, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+
+func (h *recentHandler) WithGroup(n string) slog.Handler {
+	return &recentHandler{Handler: h.Handler.WithGroup(n), recent: h.recent, redact: h.redact, attrs: h.attrs}
+}
