@@ -1,0 +1,288 @@
+// Package diag is the field technician's endpoint, on its own loopback
+// listener: /healthz (the process answers), /readyz (fails on stale data:
+// the gateway has not answered recently, a configured terminal is down, or
+// the queue is stuck), Prometheus /metrics, and an HTML status page with a
+// live trace of terminal frames. Secrets never appear: every figure here
+// comes from status snapshots that hold none.
+package diag
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/logging"
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// GatewayHealth is the gateway as the bridge last saw it.
+type GatewayHealth struct {
+	URL       string    `json:"url"`
+	Online    bool      `json:"online"`
+	LastOK    time.Time `json:"last_ok,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// QueueHealth is the checkout store's state.
+type QueueHealth struct {
+	ByState      map[pos.State]int `json:"by_state"`
+	Queued       int               `json:"queued"`
+	QueuedAmount pos.Money         `json:"queued_amount"`
+	OldestQueued time.Time         `json:"oldest_queued,omitzero"`
+	OldestID     string            `json:"oldest_id,omitempty"`
+	DBPath       string            `json:"db_path,omitempty"`
+	DBSize       int64             `json:"db_size_bytes,omitempty"`
+}
+
+// TerminalHealth is one terminal's link.
+type TerminalHealth struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name,omitempty"`
+	Model       string    `json:"model,omitempty"`
+	Link        string    `json:"link"`
+	Address     string    `json:"address,omitempty"` // port path or topic
+	Connected   bool      `json:"connected"`
+	Busy        bool      `json:"busy"`
+	LastSeen    time.Time `json:"last_seen,omitzero"`
+	Reconnects  int64     `json:"reconnects"`
+	FrameErrors int64     `json:"frame_errors"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// PortInfo is a serial port present on the machine.
+type PortInfo struct {
+	Name    string `json:"name"`
+	USB     bool   `json:"usb"`
+	VID     string `json:"vid,omitempty"`
+	PID     string `json:"pid,omitempty"`
+	Serial  string `json:"serial,omitempty"`
+	Product string `json:"product,omitempty"`
+}
+
+// Sources are where the endpoint reads its figures; nil ones are left out.
+type Sources struct {
+	Version   string
+	Started   time.Time
+	Gateway   func() GatewayHealth
+	Queue     func(ctx context.Context) (QueueHealth, error)
+	Terminals func() []TerminalHealth
+	Ports     func() ([]PortInfo, error)
+	Trace     *Trace
+	Errors    *logging.Recent
+}
+
+// Options configures the endpoint.
+type Options struct {
+	// Addr to listen on; default 127.0.0.1:8471.
+	Addr string
+	// Token guards everything but /healthz and /readyz: send it as a
+	// bearer token, or as the password of HTTP basic auth (a browser
+	// prompts for it). Empty disables the check (tests, loopback demos).
+	Token string
+	// GatewayStale: /readyz fails when the gateway has not answered for
+	// this long (default 3 min; the daemon probes it every 30 s when idle).
+	GatewayStale time.Duration
+	// QueueStuck: /readyz fails when, with the gateway online, the oldest
+	// queued checkout is older than this (default 2 min).
+	QueueStuck time.Duration
+	Logger     *slog.Logger
+	// Now is the clock, for tests.
+	Now func() time.Time
+}
+
+// Server is the diagnostics endpoint.
+type Server struct {
+	src     Sources
+	opts    Options
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	wg      sync.WaitGroup
+	metrics *Metrics
+	stop    chan struct{}
+	once    sync.Once
+}
+
+// New returns the endpoint; call Open to listen.
+func New(src Sources, m *Metrics, opts Options) *Server {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8471"
+	}
+	if opts.GatewayStale <= 0 {
+		opts.GatewayStale = 3 * time.Minute
+	}
+	if opts.QueueStuck <= 0 {
+		opts.QueueStuck = 2 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if src.Started.IsZero() {
+		src.Started = opts.Now()
+	}
+	s := &Server{src: src, opts: opts, log: opts.Logger, metrics: m, stop: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if m != nil {
+		m.attach(s)
+	}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	return s
+}
+
+// Open listens and serves in the background; a busy port fails here.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("diagnostics: listen %s: %w", s.opts.Addr, err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("diagnostics endpoint stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the endpoint's base URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops streams and shuts down within ctx.
+func (s *Server) Close(ctx context.Context) error {
+	s.once.Do(func() { close(s.stop) })
+	if s.ln == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Handler returns the endpoint's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.auth(s.metricsHandler()))
+	mux.Handle("GET /status.json", s.auth(http.HandlerFunc(s.handleStatusJSON)))
+	mux.Handle("GET /trace", s.auth(http.HandlerFunc(s.handleTrace)))
+	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handlePage)))
+	return mux
+}
+
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.opts.Token == "" {
+		return next
+	}
+	want := []byte(s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			_, got, ok = r.BasicAuth()
+		}
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="posbridge diagnostics (password: the diagnostics token)"`)
+			http.Error(w, "diagnostics token required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// Check is one readiness condition.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Ready evaluates the readiness checks.
+func (s *Server) Ready(ctx context.Context) []Check {
+	now := s.opts.Now()
+	var checks []Check
+	if s.src.Gateway != nil {
+		g := s.src.Gateway()
+		c := Check{Name: "gateway", OK: true, Detail: "answered " + ago(now, g.LastOK)}
+		switch {
+		case g.LastOK.IsZero():
+			c.OK, c.Detail = false, "has not answered since start"
+		case now.Sub(g.LastOK) > s.opts.GatewayStale:
+			c.OK, c.Detail = false, fmt.Sprintf("no answer for %s (stale after %s)", now.Sub(g.LastOK).Round(time.Second), s.opts.GatewayStale)
+		}
+		if !c.OK && g.LastError != "" {
+			c.Detail += "; last error: " + g.LastError
+		}
+		checks = append(checks, c)
+	}
+	if s.src.Terminals != nil {
+		for _, t := range s.src.Terminals() {
+			c := Check{Name: "terminal " + t.ID, OK: t.Connected, Detail: t.Link + " connected, last seen " + ago(now, t.LastSeen)}
+			if !t.Connected {
+				c.Detail = t.Link + " down, last seen " + ago(now, t.LastSeen)
+				if t.LastError != "" {
+					c.Detail += "; " + t.LastError
+				}
+			}
+			checks = append(checks, c)
+		}
+	}
+	if s.src.Queue != nil {
+		q, err := s.src.Queue(ctx)
+		c := Check{Name: "queue", OK: err == nil, Detail: fmt.Sprintf("%d queued", q.Queued)}
+		if err != nil {
+			c.Detail = "cannot read the queue: " + err.Error()
+		} else if !q.OldestQueued.IsZero() && now.Sub(q.OldestQueued) > s.opts.QueueStuck {
+			online := s.src.Gateway == nil || s.src.Gateway().Online
+			if online {
+				c.OK = false
+				c.Detail = fmt.Sprintf("stuck: oldest queued checkout %s waits %s while the gateway is online", q.OldestID, now.Sub(q.OldestQueued).Round(time.Second))
+			}
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	checks := s.Ready(r.Context())
+	status := http.StatusOK
+	var b strings.Builder
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+			status = http.StatusServiceUnavailable
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", mark, c.Name, c.Detail)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprint(w, b.String())
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}
