@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/posbridge/posbridge/internal/pos"
 )
 
 // Config is the whole configuration.
@@ -26,9 +28,105 @@ type Config struct {
 	// readable by group or others.
 	SecretsFile string `yaml:"secrets_file"`
 
-	Hesabe Hesabe `yaml:"hesabe"`
-	Log    Log    `yaml:"log"`
+	Hesabe      Hesabe     `yaml:"hesabe"`
+	API         Listener   `yaml:"api"`
+	Diagnostics Listener   `yaml:"diagnostics"`
+	Checkout    Checkout   `yaml:"checkout"`
+	Offline     Offline    `yaml:"offline"`
+	MQTT        MQTT       `yaml:"mqtt"`
+	Terminals   []Terminal `yaml:"terminals"`
+	Log         Log        `yaml:"log"`
 }
+
+// Listener is a local HTTP endpoint: loopback by default, token required.
+type Listener struct {
+	Listen string `yaml:"listen"`
+	Token  Secret `yaml:"token"`
+}
+
+// Checkout holds the engine's settings.
+type Checkout struct {
+	// DefaultDeadline: how long a checkout may take when the till does not
+	// say (Square's default is 5 minutes).
+	DefaultDeadline Duration `yaml:"default_deadline"`
+	// MaxDeadline: the longest a till may ask for.
+	MaxDeadline Duration `yaml:"max_deadline"`
+	// MaxAmount: the largest single checkout, online or not.
+	MaxAmount Amount `yaml:"max_amount"`
+	// PollInterval: how often a sent invoice's status is asked of Hesabe.
+	PollInterval Duration `yaml:"poll_interval"`
+	// DrainRate: submissions per second when a backlog drains (0: no limit).
+	DrainRate float64 `yaml:"drain_rate"`
+	// Retention: finished checkouts are kept this long, then pruned.
+	Retention Duration `yaml:"retention"`
+}
+
+// Offline holds the store-and-forward limits that apply while the gateway
+// is unreachable.
+type Offline struct {
+	MaxCount  int    `yaml:"max_count"`
+	MaxAmount Amount `yaml:"max_amount"`
+	MaxSingle Amount `yaml:"max_single"`
+}
+
+// MQTT configures the terminal broker: the embedded one by default, or an
+// external one when broker is set.
+type MQTT struct {
+	Embedded struct {
+		Enabled bool   `yaml:"enabled"`
+		Listen  string `yaml:"listen"`
+	} `yaml:"embedded"`
+	// Broker is an external broker URL (tcp://host:1883, ssl://host:8883);
+	// setting it turns the embedded broker off.
+	Broker      string `yaml:"broker"`
+	Username    string `yaml:"username"`
+	Password    Secret `yaml:"password"`
+	CAFile      string `yaml:"ca_file"`
+	CertFile    string `yaml:"cert_file"`
+	KeyFile     string `yaml:"key_file"`
+	ClientID    string `yaml:"client_id"`
+	TopicPrefix string `yaml:"topic_prefix"`
+}
+
+// Terminal is one Smart POS terminal and its link.
+type Terminal struct {
+	// ID is the Hesabe terminal_id.
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Link is "mqtt" or "serial".
+	Link   string     `yaml:"link"`
+	Serial SerialLink `yaml:"serial"`
+}
+
+// SerialLink names a serial port by path or by USB identity.
+type SerialLink struct {
+	// Port is a path (/dev/ttyACM0, COM3).
+	Port string `yaml:"port"`
+	// USB selects the port by USB vendor/product id and serial number,
+	// which survives COM renumbering and ttyACM0→ttyACM1.
+	USB struct {
+		VID    string `yaml:"vid"`
+		PID    string `yaml:"pid"`
+		Serial string `yaml:"serial"`
+	} `yaml:"usb"`
+	Baud int `yaml:"baud"`
+}
+
+// Amount is a KWD amount written as a string with up to 3 decimals.
+type Amount struct{ pos.Money }
+
+// UnmarshalYAML reads "100.000".
+func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
+	m, err := pos.ParseMoney(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not an amount (e.g. \"100.000\"): %v", n.Line, n.Value, err)
+	}
+	a.Money = m
+	return nil
+}
+
+// MarshalYAML writes "100.000".
+func (a Amount) MarshalYAML() (any, error) { return a.Money.String(), nil }
 
 // Hesabe is the gateway account.
 type Hesabe struct {
@@ -103,6 +201,21 @@ func Default() Config {
 			PaymentURL:  "https://sandbox.hesabe.com/api",
 			Timeout:     Duration(20 * time.Second),
 		},
+		API:         Listener{Listen: "127.0.0.1:8470"},
+		Diagnostics: Listener{Listen: "127.0.0.1:8471"},
+		Checkout: Checkout{
+			DefaultDeadline: Duration(5 * time.Minute), MaxDeadline: Duration(30 * time.Minute),
+			MaxAmount: Amount{10_000_000}, PollInterval: Duration(3 * time.Second),
+			DrainRate: 5, Retention: Duration(30 * 24 * time.Hour),
+		},
+		Offline: Offline{MaxCount: 50, MaxAmount: Amount{500_000}, MaxSingle: Amount{50_000}},
+		MQTT: func() MQTT {
+			var m MQTT
+			m.Embedded.Enabled = true
+			m.Embedded.Listen = "127.0.0.1:1883"
+			m.TopicPrefix = "posbridge"
+			return m
+		}(),
 		Log: Log{Level: "info"},
 	}
 }
@@ -193,6 +306,9 @@ const (
 	EnvSecretKey  = "POSBRIDGE_HESABE_SECRET_KEY"
 	EnvIVKey      = "POSBRIDGE_HESABE_IV_KEY"
 	EnvPassword   = "POSBRIDGE_HESABE_PASSWORD"
+	EnvAPIToken   = "POSBRIDGE_API_TOKEN"
+	EnvDiagToken  = "POSBRIDGE_DIAG_TOKEN"
+	EnvMQTTPass   = "POSBRIDGE_MQTT_PASSWORD"
 )
 
 // secretsFile is the shape of the secrets file.
@@ -203,6 +319,15 @@ type secretsFile struct {
 		IVKey      Secret `yaml:"iv_key"`
 		Password   Secret `yaml:"password"`
 	} `yaml:"hesabe"`
+	API struct {
+		Token Secret `yaml:"token"`
+	} `yaml:"api"`
+	Diagnostics struct {
+		Token Secret `yaml:"token"`
+	} `yaml:"diagnostics"`
+	MQTT struct {
+		Password Secret `yaml:"password"`
+	} `yaml:"mqtt"`
 }
 
 // applySecrets reads the secrets file (if any), then the environment: a
@@ -226,9 +351,13 @@ func (c *Config) applySecrets(lookup func(string) (string, bool)) error {
 		setIf(&c.Hesabe.SecretKey, sf.Hesabe.SecretKey)
 		setIf(&c.Hesabe.IVKey, sf.Hesabe.IVKey)
 		setIf(&c.Hesabe.Password, sf.Hesabe.Password)
+		setIf(&c.API.Token, sf.API.Token)
+		setIf(&c.Diagnostics.Token, sf.Diagnostics.Token)
+		setIf(&c.MQTT.Password, sf.MQTT.Password)
 	}
 	for env, dst := range map[string]*Secret{EnvAccessCode: &c.Hesabe.AccessCode, EnvSecretKey: &c.Hesabe.SecretKey,
-		EnvIVKey: &c.Hesabe.IVKey, EnvPassword: &c.Hesabe.Password} {
+		EnvIVKey: &c.Hesabe.IVKey, EnvPassword: &c.Hesabe.Password, EnvAPIToken: &c.API.Token,
+		EnvDiagToken: &c.Diagnostics.Token, EnvMQTTPass: &c.MQTT.Password} {
 		if v, ok := lookup(env); ok && v != "" {
 			*dst = Secret(v)
 		}
@@ -274,6 +403,7 @@ func (c Config) Validate() error {
 			add(u.k, u.v, errors.New("must be an http:// or https:// URL"))
 		}
 	}
+	errs = append(errs, c.validateRun()...)
 	return errors.Join(errs...)
 }
 

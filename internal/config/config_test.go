@@ -87,3 +87,52 @@ func TestSecretsFilePermissions(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestExampleConfigs(t *testing.T) {
+	t.Setenv("POSBRIDGE_API_TOKEN", "0123456789abcdef0123")
+	t.Setenv("POSBRIDGE_DIAG_TOKEN", "fedcba9876543210fedc")
+	for _, name := range []string{"sandbox.yaml", "production.yaml"} {
+		f, err := os.Open(filepath.Join("..", "..", "configs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(cfg.Terminals) != 2 {
+			t.Fatalf("%s: terminals = %+v", name, cfg.Terminals)
+		}
+	}
+}
+
+func TestRunValidation(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"terminals:\n  - {id: \"1\", link: carrier-pigeon}\n", "terminals[0].link"},
+		{"terminals:\n  - {id: \"1\", link: serial}\n", "terminals[0].serial"},
+		{"terminals:\n  - {id: \"1\", link: mqtt}\n  - {id: \"1\", link: mqtt}\n", "declared twice"},
+		{"terminals:\n  - {id: \"has space\", link: mqtt}\n", "terminals[0].id"},
+		{"terminals:\n  - {id: \"1\", link: serial, serial: {usb: {vid: xyz}}}\n", "serial.usb.vid"},
+		{"offline:\n  max_single: \"900.000\"\n", "offline.max_single"},
+		{"checkout:\n  max_amount: \"1.2345\"\n", "not an amount"},
+		{"checkout:\n  default_deadline: 10m\n  max_deadline: 5m\n", "checkout.max_deadline"},
+		{"api:\n  listen: 8470\n", "api.listen"},
+		{"api:\n  token: short\n", "at least 16"},
+		{"mqtt:\n  broker: http://x\n", "mqtt.broker"},
+		{"diagnostics:\n  listen: 127.0.0.1:8470\n", "must differ"},
+	} {
+		p := write(t, "c.yaml", tc.yaml, 0o600)
+		_, err := config.Load(p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	cfg, _ := config.Load("")
+	if err := cfg.RequireRun(); err == nil || !strings.Contains(err.Error(), "api.token") || !strings.Contains(err.Error(), "terminals") {
+		t.Errorf("RequireRun on defaults: %v", err)
+	}
+}
