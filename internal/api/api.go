@@ -155,16 +155,39 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
+// Routes lists the API's routes ("METHOD /path"); docs/openapi.yaml must
+// describe exactly these (a test checks).
+func Routes() []string {
+	var out []string
+	for _, r := range (&Server{}).routes() {
+		out = append(out, r.pattern)
+	}
+	return out
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /v1/checkouts", s.handleCreate},
+		{"GET /v1/checkouts", s.handleList},
+		{"GET /v1/checkouts/{id}", s.handleGet},
+		{"POST /v1/checkouts/{id}/cancel", s.handleCancel},
+		{"GET /v1/terminals", s.handleTerminals},
+		{"GET /v1/status", s.handleStatus},
+		{"GET /v1/events", s.handleEvents},
+	}
+}
+
 // Handler returns the API's routes behind the token check.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/checkouts", s.handleCreate)
-	mux.HandleFunc("GET /v1/checkouts", s.handleList)
-	mux.HandleFunc("GET /v1/checkouts/{id}", s.handleGet)
-	mux.HandleFunc("POST /v1/checkouts/{id}/cancel", s.handleCancel)
-	mux.HandleFunc("GET /v1/terminals", s.handleTerminals)
-	mux.HandleFunc("GET /v1/status", s.handleStatus)
-	mux.HandleFunc("GET /v1/events", s.handleEvents)
+	for _, r := range s.routes() {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &pos.Error{Code: pos.ENotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
