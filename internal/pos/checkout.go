@@ -6,8 +6,17 @@ import "time"
 //
 //	queued → submitting → sent → on_terminal → paid | declined | canceled | expired | failed
 //
-// with shortcuts: queued may go straight to canceled or expired, submitting
-// back to queued (a retryable failure), and any non-final state to failed.
+// with shortcuts: queued may go straight to canceled or expired; submitting
+// back to queued (a retryable failure) or to canceled or expired (the
+// submit settled and the invoice is not at the gateway); sent straight to
+// paid, declined, canceled or expired (a result without a terminal ack);
+// and any non-final state to failed.
+//
+// Final states never change, with one exception: expired → paid, for a
+// checkout whose invoice reached the gateway (InvoiceID set) and that the
+// gateway reports paid after the bridge had given up on it (the terminal
+// never confirmed a cancel). The till must learn the truth; the engine
+// logs it as an error and counts it.
 type State string
 
 // The checkout states. Their string values are part of the till API.
@@ -127,6 +136,12 @@ type Checkout struct {
 	// Gateway identifiers, once known.
 	InvoiceID     int64  `json:"invoice_id,omitempty"`
 	TransactionID string `json:"transaction_id,omitempty"`
+
+	// CancelRequested: the till (or the deadline) asked to cancel a
+	// checkout already at the gateway or terminal; it ends when the
+	// terminal or gateway confirms, or expires after a grace period.
+	CancelRequested   bool      `json:"cancel_requested,omitempty"`
+	CancelRequestedAt time.Time `json:"cancel_requested_at,omitzero"`
 
 	Result  *Result      `json:"result,omitempty"`
 	History []Transition `json:"history,omitempty"`

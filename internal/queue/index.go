@@ -105,6 +105,13 @@ func (b *buckets) put(old, r *record, v []byte) error {
 	if err := index(b.deadline, dk, nil, old != nil && !was.Final(), !now.Final()); err != nil {
 		return err
 	}
+	if now.Final() && old != nil && was.Final() && !old.UpdatedAt.Equal(r.UpdatedAt) {
+		// expired → paid: the done entry moves to the new finishing time.
+		if err := b.done.Delete(timeSeqKey(old.UpdatedAt, r.Seq)); err != nil {
+			return fmt.Errorf("queue: delete done entry: %w", err)
+		}
+		was = "" // and is put again below
+	}
 	if now.Final() && !was.Final() {
 		if err := b.done.Put(timeSeqKey(r.UpdatedAt, r.Seq), nil); err != nil {
 			return fmt.Errorf("queue: put done entry: %w", err)

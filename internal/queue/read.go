@@ -288,3 +288,27 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	})
 	return st, err
 }
+
+// Finished returns up to max checkouts that became final at or after
+// since, oldest first (the retention index, so pruned ones are gone). The
+// engine uses it at start-up to find recently expired invoices it still
+// watches for a late payment.
+func (s *Store) Finished(ctx context.Context, since time.Time, max int) ([]pos.Checkout, error) {
+	var out []pos.Checkout
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := s.open(tx)
+		c := b.done.Cursor()
+		for k, _ := c.Seek(timeBytes(since)); k != nil && len(out) < max; k, _ = c.Next() {
+			r, err := b.load(seqOf(k))
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errIndex("done entry for missing checkout #%d", seqOf(k))
+			}
+			out = append(out, r.Checkout)
+		}
+		return nil
+	})
+	return out, err
+}

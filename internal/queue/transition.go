@@ -23,16 +23,29 @@ func errIndex(format string, args ...any) error {
 //
 //	queued → submitting → sent → on_terminal → paid | declined | canceled | expired | failed
 //
-// plus queued → canceled | expired, submitting → queued (retryable failure),
-// and every non-final state → failed. Final states have no edges.
+// plus queued → canceled | expired; submitting → queued (retryable
+// failure) | canceled | expired (the submit settled as "not at the
+// gateway"); sent → paid | declined | canceled | expired (a result without
+// a terminal ack); every non-final state → failed; and one edge out of a
+// final state: expired → paid, only for a checkout whose invoice reached
+// the gateway (InvoiceID set) and was paid after the bridge gave up on it.
 var edges = map[pos.State][]pos.State{
 	pos.StateQueued:     {pos.StateSubmitting, pos.StateCanceled, pos.StateExpired, pos.StateFailed},
-	pos.StateSubmitting: {pos.StateSent, pos.StateQueued, pos.StateFailed},
-	pos.StateSent:       {pos.StateOnTerminal, pos.StateFailed},
+	pos.StateSubmitting: {pos.StateSent, pos.StateQueued, pos.StateCanceled, pos.StateExpired, pos.StateFailed},
+	pos.StateSent:       {pos.StateOnTerminal, pos.StatePaid, pos.StateDeclined, pos.StateCanceled, pos.StateExpired, pos.StateFailed},
 	pos.StateOnTerminal: {pos.StatePaid, pos.StateDeclined, pos.StateCanceled, pos.StateExpired, pos.StateFailed},
+	pos.StateExpired:    {pos.StatePaid},
+}
+
+// latePaid reports the one edge out of a final state: an expired checkout
+// whose invoice exists at the gateway was paid after all.
+func latePaid(old *pos.Checkout, to pos.State) bool {
+	return old.State == pos.StateExpired && to == pos.StatePaid && old.InvoiceID != 0
 }
 
 // Allowed reports whether the state machine has the edge from → to.
+// expired → paid is in the table but Transition takes it only for a
+// checkout with an InvoiceID.
 func Allowed(from, to pos.State) bool {
 	for _, s := range edges[from] {
 		if s == to {
@@ -54,7 +67,8 @@ func Allowed(from, to pos.State) bool {
 // Transition then checks and records the step:
 //   - no such checkout: pos.ENotFound;
 //   - the edge is not in the state machine, or the checkout is final:
-//     pos.EConflict (a final state never changes);
+//     pos.EConflict (a final state never changes, except expired → paid
+//     for a checkout with an InvoiceID: the gateway reported a late payment);
 //   - to == current state: a field update without a history entry
 //     (refused on final checkouts);
 //   - entering submitting requires that the checkout heads its terminal's
@@ -103,7 +117,7 @@ func (s *Store) Transition(ctx context.Context, id string, to pos.State, reason 
 
 // step computes the new record; it writes nothing.
 func (s *Store) step(b *buckets, old *record, to pos.State, reason string, mutate func(*pos.Checkout) error) (*record, error) {
-	if old.State.Final() {
+	if old.State.Final() && !latePaid(&old.Checkout, to) {
 		return nil, pos.Errorf(pos.EConflict, "checkout %s is %s; a final state never changes", old.ID, old.State)
 	}
 	if to != old.State && !Allowed(old.State, to) {
