@@ -24,6 +24,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed (bad input, gateway error, ...)
 	exitUsage   = 2 // wrong flags or arguments
+	// exitDeclined (3, till.go): pay ended other than paid.
 )
 
 // env is what a command may touch: its streams. Tests run commands with
@@ -54,6 +55,9 @@ func commands() []*command {
 		{name: "sim", summary: "simulators that stand in for the gateway and terminals", sub: []*command{
 			{name: "hesabe", summary: "run the Hesabe simulator (with fault injection)", run: runSimHesabe},
 		}},
+		{name: "pay", summary: "take a payment through the running bridge and follow it to its end", run: runPay},
+		{name: "checkouts", summary: "list, show or cancel checkouts of the running bridge", run: runCheckouts},
+		{name: "terminals", summary: "list the running bridge's terminals and their links", run: runTerminals},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }
