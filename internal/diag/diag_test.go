@@ -30,8 +30,10 @@ func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *
 		Gateway:   func() diag.GatewayHealth { return f.gw },
 		Queue:     func(context.Context) (diag.QueueHealth, error) { return f.queue, nil },
 		Terminals: func() []diag.TerminalHealth { return f.terminals },
-		Ports:     func() ([]diag.PortInfo, error) { return []diag.PortInfo{{Name: "/dev/ttyACM0", USB: true, VID: "0483", PID: "5740", Serial: "A99-1"}}, nil },
-		Trace:     trace, Errors: recent,
+		Ports: func() ([]diag.PortInfo, error) {
+			return []diag.PortInfo{{Name: "/dev/ttyACM0", USB: true, VID: "0483", PID: "5740", Serial: "A99-1"}}, nil
+		},
+		Trace: trace, Errors: recent,
 	}, m, diag.Options{Addr: "127.0.0.1:0", Token: token, Now: func() time.Time { return f.now }})
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
