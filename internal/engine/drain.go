@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// dispatchLoop starts a submission for each due checkout (the FIFO head of
+// each free terminal), at most Workers at a time and one per terminal,
+// paced by DrainRate and paused by a 429 or while the gateway is offline.
+// It sleeps until the next due time, new work, or a submission finishing.
+func (e *Engine) dispatchLoop() {
+	sem := make(chan struct{}, e.opts.Workers)
+	var interval time.Duration
+	if e.opts.DrainRate > 0 {
+		interval = time.Duration(float64(time.Second) / e.opts.DrainRate)
+	}
+	var nextSlot time.Time
+	for e.ctx.Err() == nil {
+		if !e.health.isOnline() {
+			// The probe loop kicks when the gateway answers again.
+			e.idle(0)
+			continue
+		}
+		if p := time.Unix(0, e.pauseUntil.Load()); e.now().Before(p) {
+			e.sleep(p.Sub(e.now()))
+			continue
+		}
+		now := e.now()
+		horizon := now
+		if e.takeRecover() {
+			// The link is back: start every terminal's head now, whatever
+			// back-off the outage gave it.
+			horizon = now.Add(e.opts.BackoffMax + time.Minute)
+		}
+		batch, err := e.store.Due(e.ctx, horizon, e.opts.Workers+64)
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Error("reading due checkouts failed", "err", err)
+				e.sleep(time.Second)
+			}
+			continue
+		}
+		started, busy := 0, 0
+		for _, c := range batch {
+			if !e.claim(c.TerminalID) {
+				busy++
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-e.ctx.Done():
+				e.release(c.TerminalID)
+				return
+			}
+			if interval > 0 {
+				if wait := nextSlot.Sub(e.now()); wait > 0 && !e.sleep(wait) {
+					<-sem
+					e.release(c.TerminalID)
+					return
+				}
+				nextSlot = maxTime(e.now(), nextSlot).Add(interval)
+			}
+			if !e.health.isOnline() || e.now().UnixNano() < e.pauseUntil.Load() {
+				<-sem
+				e.release(c.TerminalID)
+				break
+			}
+			started++
+			e.wg.Add(1)
+			go func(c pos.Checkout) {
+				defer e.wg.Done()
+				defer func() {
+					<-sem
+					e.release(c.TerminalID)
+					e.kick()
+				}()
+				e.process(c)
+			}(c)
+		}
+		if started > 0 {
+			continue
+		}
+		switch at, ok, err := e.store.NextDue(e.ctx); {
+		case err != nil || busy > 0 || !ok:
+			// Wait for new work or a submission finishing.
+			e.idle(time.Second)
+		case at.After(now):
+			e.idle(at.Sub(now))
+		default:
+			e.idle(time.Second)
+		}
+	}
+}
+
+// idle waits for a kick, d (0: no limit) or the engine stopping.
+func (e *Engine) idle(d time.Duration) {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-e.wake:
+	case <-timer:
+	case <-e.ctx.Done():
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// claim marks terminal as having a submission in this process.
+func (e *Engine) claim(terminal string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inflight[terminal] {
+		return false
+	}
+	e.inflight[terminal] = true
+	return true
+}
+
+func (e *Engine) release(terminal string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.inflight, terminal)
+}
+
+func (e *Engine) claimed(terminal string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inflight[terminal]
+}
+
+func (e *Engine) takeRecover() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.recover
+	e.recover = false
+	return r
+}
+
+// process takes one due checkout (queued, head of its terminal) through
+// one submission: durable submitting first, then a look-up if an earlier
+// attempt may have reached Hesabe, then the deadline check, then the send.
+func (e *Engine) process(c pos.Checkout) {
+	ctx := e.ctx
+	if c.Attempts == 0 && (c.CancelRequested || !e.now().Before(c.Deadline)) {
+		// Never sent: it ends here without the gateway.
+		e.finishUnsent(ctx, c)
+		return
+	}
+	sub, err := e.move(ctx, c, pos.StateSubmitting, "submitting", nil)
+	if err != nil {
+		e.logMoveErr("start submission", c, err)
+		return
+	}
+	c = sub
+	if c.Attempts > 1 {
+		// An earlier attempt may have created the invoice: look before
+		// sending again. Hesabe has no idempotency key.
+		inv, err := e.find(ctx, c.InvoiceNumber)
+		switch {
+		case ctx.Err() != nil:
+			return // shutting down: reconciled at the next Open
+		case err == nil:
+			e.adopt(ctx, c, inv, "invoice found at the gateway; adopted")
+			return
+		case !errors.Is(err, hesabe.ErrNotFound):
+			e.retryLater(ctx, c, err, "look-up before resending failed")
+			return
+		}
+	}
+	if c.CancelRequested || !e.now().Before(c.Deadline) {
+		e.finishUnsent(ctx, c)
+		return
+	}
+	e.submit(ctx, c)
+}
+
+// submit sends c (in submitting) to the gateway and records the outcome.
+func (e *Engine) submit(ctx context.Context, c pos.Checkout) {
+	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	inv, err := e.gw.CreatePOSInvoice(cctx, e.invoiceRequest(c))
+	cancel()
+	if ctx.Err() != nil {
+		// Shutting down: the outcome is unknown and the checkout stays in
+		// submitting; the next Open reconciles it.
+		return
+	}
+	if err == nil {
+		e.health.ok()
+		e.adopt(ctx, c, inv, "invoice created")
+		return
+	}
+	e.health.fail(err)
+	switch pos.ClassOf(err) {
+	case pos.ClassRetryable:
+		e.retryLater(ctx, c, err, "gateway retryable error")
+	case pos.ClassPermanent:
+		reason := gatewayReason(err)
+		_, merr := e.move(ctx, c, pos.StateFailed, "gateway refused: "+reason, func(c *pos.Checkout) error {
+			c.LastError = err.Error()
+			c.Result = &pos.Result{Reason: reason, Source: "gateway", At: e.now()}
+			return nil
+		})
+		e.logMoveErr("record refusal", c, merr)
+		e.log.Warn("gateway refused checkout", "checkout", c.ID, "reason", reason)
+	default:
+		// Ambiguous: the invoice may exist. Reconcile before anything else.
+		e.log.Warn("submission outcome unknown; looking the invoice up", "checkout", c.ID, "err", err)
+		found, ferr := e.find(ctx, c.InvoiceNumber)
+		switch {
+		case ctx.Err() != nil:
+		case ferr == nil:
+			e.adopt(ctx, c, found, "invoice found at the gateway after an unknown outcome; adopted")
+		case errors.Is(ferr, hesabe.ErrNotFound):
+			e.retryLater(ctx, c, err, "not at the gateway after an unknown outcome")
+		default:
+			e.retryLater(ctx, c, fmt.Errorf("%w; look-up: %v", err, ferr), "outcome unknown, look-up failed")
+		}
+	}
+}
+
+// adopt records that c's invoice exists at the gateway (created now or
+// found by a look-up): submitting → sent, then any result it already has.
+func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoice, reason string) {
+	if inv.Amount != 0 && inv.Amount != c.Amount || inv.TerminalID != "" && inv.TerminalID != c.TerminalID {
+		e.log.Error("gateway invoice differs from the checkout", "checkout", c.ID, "invoice", inv.ID,
+			"amount", inv.Amount, "want_amount", c.Amount, "terminal", inv.TerminalID)
+	}
+	sent, err := e.move(ctx, c, pos.StateSent, reason, func(c *pos.Checkout) error {
+		c.InvoiceID, c.TransactionID, c.LastError = inv.ID, inv.TransactionID, ""
+		return nil
+	})
+	if err != nil {
+		e.logMoveErr("record sent", c, err)
+		return
+	}
+	if inv.Status.Final() {
+		e.applyGateway(ctx, sent, inv)
+		return
+	}
+	if e.link != nil {
+		pctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+		if err := e.link.PushInvoice(pctx, sent); err != nil {
+			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", sent.ID, "terminal", sent.TerminalID, "err", err)
+		}
+		cancel()
+	}
+	if sent.CancelRequested {
+		e.askTerminalCancel(ctx, sent)
+	}
+}
+
+// retryLater puts c back at the head of its terminal's queue after a
+// back-off (longer if a 429 said so). Attempts > 0 from now on, so the
+// next attempt looks the invoice up before sending.
+func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, why string) {
+	delay := e.backoff(c.Attempts)
+	var herr *hesabe.Error
+	if errors.As(cause, &herr) && herr.HTTPStatus == 429 {
+		ra := herr.RetryAfter
+		if ra <= 0 {
+			ra = time.Second
+		}
+		e.pause(ra)
+		delay = max(delay, ra)
+	}
+	_, err := e.move(ctx, c, pos.StateQueued, why, func(c *pos.Checkout) error {
+		c.LastError = cause.Error()
+		c.NextAttemptAt = e.now().Add(delay)
+		return nil
+	})
+	e.logMoveErr("schedule retry", c, err)
+}
+
+// pause stops all submissions for d (a 429's Retry-After).
+func (e *Engine) pause(d time.Duration) {
+	until := e.now().Add(d).UnixNano()
+	for {
+		old := e.pauseUntil.Load()
+		if old >= until || e.pauseUntil.CompareAndSwap(old, until) {
+			break
+		}
+	}
+	e.log.Warn("gateway rate limit: pausing submissions", "for", d)
+}
+
+// finishUnsent ends a checkout whose invoice is not at the gateway (never
+// sent, or a look-up said so): canceled if the till asked, else expired.
+func (e *Engine) finishUnsent(ctx context.Context, c pos.Checkout) {
+	to, reason := pos.StateExpired, "not delivered by its deadline"
+	res := &pos.Result{Reason: reason, Source: "bridge", At: e.now()}
+	if c.CancelRequested {
+		to, reason = pos.StateCanceled, "canceled by the till before it was sent"
+		res = &pos.Result{Outcome: pos.OutcomeCanceled, Reason: reason, Source: "till", At: e.now()}
+	}
+	_, err := e.move(ctx, c, to, reason, func(c *pos.Checkout) error {
+		c.Result = res
+		return nil
+	})
+	e.logMoveErr("end unsent checkout", c, err)
+}
+
+// backoff is the delay before attempt n+1: BackoffInitial doubling per
+// attempt up to BackoffMax, then jittered to between half and all of it.
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.opts.BackoffInitial
+	for i := 1; i < attempts && d < e.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.opts.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (e *Engine) invoiceRequest(c pos.Checkout) hesabe.POSInvoiceRequest {
+	name := c.Customer.Name
+	if name == "" {
+		name = e.opts.CustomerName
+	}
+	return hesabe.POSInvoiceRequest{
+		CustomerName: name, CustomerEmail: c.Customer.Email, CustomerPhone: c.Customer.Phone,
+		Amount: c.Amount, TerminalID: c.TerminalID, InvoiceNumber: c.InvoiceNumber, Description: c.Description,
+	}
+}
+
+// find looks an invoice up by invoice number. An error wrapping
+// hesabe.ErrNotFound is an answer ("none"), not a failure.
+func (e *Engine) find(ctx context.Context, number string) (*hesabe.POSInvoice, error) {
+	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	defer cancel()
+	inv, err := e.gw.FindPOSInvoice(cctx, number)
+	e.health.result(ctx, err)
+	return inv, err
+}
+
+// get looks an invoice up by its gateway id.
+func (e *Engine) get(ctx context.Context, id int64) (*hesabe.POSInvoice, error) {
+	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	defer cancel()
+	inv, err := e.gw.GetPOSInvoice(cctx, id)
+	e.health.result(ctx, err)
+	return inv, err
+}
+
+// gatewayReason is the gateway's own message for a refusal.
+func gatewayReason(err error) string {
+	var herr *hesabe.Error
+	if errors.As(err, &herr) {
+		if m := herr.Message.String(); m != "" {
+			return m
+		}
+	}
+	return err.Error()
+}
+
+// logMoveErr logs a failed transition unless the checkout simply moved on
+// (another path got there first) or the engine is stopping.
+func (e *Engine) logMoveErr(what string, c pos.Checkout, err error) {
+	if err == nil || errors.Is(err, errMoved) || e.ctx.Err() != nil {
+		return
+	}
+	if pos.ErrorCode(err) == pos.EConflict {
+		e.log.Debug(what+": checkout changed meanwhile", "checkout", c.ID, "err", err)
+		return
+	}
+	e.log.Error(what+" failed", "checkout", c.ID, "err", err)
+}

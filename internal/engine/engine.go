@@ -1,0 +1,411 @@
+// Package engine drives every checkout from acceptance to its result: it
+// stores what the till asks for (durably, before answering), submits due
+// checkouts to Hesabe one terminal at a time, reconciles any submission
+// whose outcome is unknown before sending again, follows each invoice to
+// its result (terminal events first, gateway polling as the source of
+// truth), enforces deadlines and offline limits, and tells subscribers of
+// every committed change.
+//
+// The one rule that keeps merchants from being charged twice: a checkout
+// is moved to submitting (durably) before its invoice is sent, and a
+// checkout that may have reached Hesabe before (any earlier attempt, or one
+// found in submitting at start-up) is looked up by its invoice_number
+// before it is sent again. Hesabe has no idempotency key; this look-up is
+// the only protection. See docs/engine.md.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/queue"
+)
+
+// Gateway is what the engine needs from Hesabe; *hesabe.Client has it.
+//
+// CreatePOSInvoice is not idempotent. Errors carry a pos.ErrorClass
+// (pos.ClassOf): retryable (not applied), permanent (refused), ambiguous
+// (may have been applied). FindPOSInvoice and GetPOSInvoice return an error
+// wrapping hesabe.ErrNotFound when there is no such invoice.
+type Gateway interface {
+	CreatePOSInvoice(ctx context.Context, req hesabe.POSInvoiceRequest) (*hesabe.POSInvoice, error)
+	FindPOSInvoice(ctx context.Context, invoiceNumber string) (*hesabe.POSInvoice, error)
+	GetPOSInvoice(ctx context.Context, id int64) (*hesabe.POSInvoice, error)
+}
+
+var _ Gateway = (*hesabe.Client)(nil)
+
+// TerminalLink is the optional local link to the terminals. Hesabe pushes
+// each invoice to its terminal itself; PushInvoice is a faster local path
+// and CancelInvoice the only way to take an invoice off a terminal's
+// screen. Both are best effort: errors are logged, never fatal. Results
+// come back through Engine.OnTerminalEvent.
+type TerminalLink interface {
+	PushInvoice(ctx context.Context, c pos.Checkout) error
+	CancelInvoice(ctx context.Context, c pos.Checkout) error
+}
+
+// OfflineLimits bound what the engine accepts while the gateway is
+// unreachable (like Stripe Terminal's offline mode). Zero means no limit.
+type OfflineLimits struct {
+	// MaxCount: at most this many unsent checkouts stored.
+	MaxCount int
+	// MaxAmount: the unsent checkouts' total may not exceed this.
+	MaxAmount pos.Money
+	// MaxSingle: no single checkout above this while offline.
+	MaxSingle pos.Money
+}
+
+// Options configure an Engine. DefaultOptions gives the defaults; New
+// fills in any zero duration.
+type Options struct {
+	// DefaultDeadline is a checkout's deadline when the till gives none.
+	DefaultDeadline time.Duration
+	// MaxDeadline is the longest deadline a till may ask for.
+	MaxDeadline time.Duration
+	// Terminals are the known terminal ids; a checkout for another one is
+	// refused. Empty: any terminal id.
+	Terminals []string
+	// MaxAmount refuses any single checkout above it, online or not (0: none).
+	MaxAmount pos.Money
+	// Offline limits apply while the gateway is unreachable.
+	Offline OfflineLimits
+	// BackoffInitial and BackoffMax bound the retry delay of one checkout
+	// after a retryable failure (doubling, with jitter).
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// PollInterval is how often sent and on_terminal checkouts (and
+	// expired ones still watched for a late payment) are looked up at the
+	// gateway.
+	PollInterval time.Duration
+	// ProbeInterval is how often the gateway is probed while offline.
+	ProbeInterval time.Duration
+	// IdleProbe: while online, probe when no gateway call succeeded for
+	// this long, so Online stays true to the facts.
+	IdleProbe time.Duration
+	// DrainRate caps submissions per second (0: unlimited). A 429 from the
+	// gateway pauses all submissions for its Retry-After whatever the rate.
+	DrainRate float64
+	// Workers bounds concurrent submissions (each to a different terminal).
+	Workers int
+	// CancelGrace is how long a sent checkout waits for the terminal or
+	// gateway to confirm a cancel (asked by the till or by the deadline)
+	// before it is marked expired.
+	CancelGrace time.Duration
+	// LateWindow is how long an expired checkout whose invoice reached the
+	// gateway is still polled for a late payment.
+	LateWindow time.Duration
+	// CallTimeout bounds each gateway call.
+	CallTimeout time.Duration
+	// CustomerName is sent to Hesabe when the till gives no customer name
+	// (Hesabe requires one).
+	CustomerName string
+	// Terminal is the optional local terminal link (nil: results only from
+	// gateway polling).
+	Terminal TerminalLink
+	Logger   *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{
+		DefaultDeadline: 5 * time.Minute,
+		MaxDeadline:     30 * time.Minute,
+		BackoffInitial:  time.Second,
+		BackoffMax:      60 * time.Second,
+		PollInterval:    3 * time.Second,
+		ProbeInterval:   5 * time.Second,
+		IdleProbe:       30 * time.Second,
+		Workers:         16,
+		CancelGrace:     2 * time.Minute,
+		LateWindow:      30 * time.Minute,
+		CallTimeout:     20 * time.Second,
+		CustomerName:    "Customer",
+	}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&o.DefaultDeadline, d.DefaultDeadline)
+	set(&o.MaxDeadline, d.MaxDeadline)
+	set(&o.BackoffInitial, d.BackoffInitial)
+	set(&o.BackoffMax, d.BackoffMax)
+	set(&o.PollInterval, d.PollInterval)
+	set(&o.ProbeInterval, d.ProbeInterval)
+	set(&o.IdleProbe, d.IdleProbe)
+	set(&o.CancelGrace, d.CancelGrace)
+	set(&o.LateWindow, d.LateWindow)
+	set(&o.CallTimeout, d.CallTimeout)
+	if o.MaxDeadline < o.DefaultDeadline {
+		o.MaxDeadline = o.DefaultDeadline
+	}
+	if o.BackoffMax < o.BackoffInitial {
+		o.BackoffMax = o.BackoffInitial
+	}
+	if o.Workers <= 0 {
+		o.Workers = d.Workers
+	}
+	if o.CustomerName == "" {
+		o.CustomerName = d.CustomerName
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Engine is the checkout engine. Create it with New, start it with Open,
+// stop it with Close. Its methods are safe for concurrent use.
+type Engine struct {
+	store *queue.Store
+	gw    Gateway
+	link  TerminalLink
+	opts  Options
+	log   *slog.Logger
+	terms map[string]bool
+
+	ctx    context.Context // the loops' context, canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	opened atomic.Bool
+	closed atomic.Bool
+	once   sync.Once
+
+	wake   chan struct{} // new work for the dispatcher
+	events chan pos.TerminalEvent
+
+	health health
+	notify notifier
+
+	mu       sync.Mutex
+	inflight map[string]bool      // terminals with a submission in this process
+	late     map[string]lateWatch // expired checkouts still polled, by id
+	recover  bool                 // the link came back: ignore back-off once
+
+	offlineMu sync.Mutex // serializes accepts while offline (exact limits)
+
+	latePaid      atomic.Int64
+	droppedEvents atomic.Int64
+	pauseUntil    atomic.Int64 // unix nanos: a 429 pauses all submissions
+}
+
+// New returns an engine over store (which the caller opens and closes) and
+// gw. Call Open to start it.
+func New(store *queue.Store, gw Gateway, opts Options) *Engine {
+	opts = opts.withDefaults()
+	e := &Engine{
+		store:    store,
+		gw:       gw,
+		link:     opts.Terminal,
+		opts:     opts,
+		log:      opts.Logger,
+		wake:     make(chan struct{}, 1),
+		events:   make(chan pos.TerminalEvent, 1024),
+		inflight: map[string]bool{},
+		late:     map[string]lateWatch{},
+	}
+	if len(opts.Terminals) > 0 {
+		e.terms = make(map[string]bool, len(opts.Terminals))
+		for _, t := range opts.Terminals {
+			e.terms[t] = true
+		}
+	}
+	e.health.init(e)
+	e.notify.init()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e
+}
+
+// Open reconciles the checkouts found in submitting (their outcome is
+// unknown after a crash), reloads the expired invoices still watched for a
+// late payment, and starts the loops. A failed look-up does not fail Open:
+// the checkout goes back to queued and is looked up again before any
+// resend.
+func (e *Engine) Open(ctx context.Context) error {
+	if e.closed.Load() {
+		return errors.New("engine: closed")
+	}
+	if !e.opened.CompareAndSwap(false, true) {
+		return errors.New("engine: already open")
+	}
+	active, err := e.store.ActiveAll(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: open: read active checkouts: %w", err)
+	}
+	for _, c := range active {
+		if c.State == pos.StateSubmitting {
+			e.reconcileStartup(ctx, c)
+		}
+	}
+	if err := e.loadLate(ctx); err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+	for _, loop := range []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.eventLoop, e.probeLoop, e.pruneLoop} {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			loop()
+		}()
+	}
+	e.kick()
+	return nil
+}
+
+// Close stops accepting (Create returns pos.EUnavailable), stops the loops
+// and waits for them until ctx ends. Gateway calls in flight are canceled:
+// a checkout left in submitting is reconciled at the next Open. Close does
+// not close the store.
+func (e *Engine) Close(ctx context.Context) error {
+	var err error
+	e.once.Do(func() {
+		e.closed.Store(true)
+		e.cancel()
+		done := make(chan struct{})
+		go func() {
+			e.wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: close: loops still running: %w", ctx.Err())
+		}
+		e.notify.closeAll()
+	})
+	return err
+}
+
+// Status is the engine's state for the till and diagnostics.
+type Status struct {
+	// Online: the gateway answered the last call (or probe).
+	Online           bool
+	LastGatewayOK    time.Time
+	LastGatewayError string
+	// OfflineSince is when the gateway stopped answering (zero if online).
+	OfflineSince time.Time
+	// Queued counts checkouts stored but not yet at the gateway (queued or
+	// submitting), QueuedAmount their total and OldestQueued when the
+	// oldest was accepted: what the offline limits are about.
+	Queued       int
+	QueuedAmount pos.Money
+	OldestQueued time.Time
+	// Active counts checkouts at the gateway or a terminal.
+	Active  int
+	ByState map[pos.State]int
+	Offline OfflineLimits
+	// PausedUntil: a 429 paused submissions until then.
+	PausedUntil time.Time
+	// LatePaid counts expired checkouts the gateway later reported paid.
+	LatePaid int64
+	// DroppedEvents counts terminal events dropped because the engine was
+	// behind (gateway polling still finds the result), DroppedNotifications
+	// changes not delivered to a slow subscriber.
+	DroppedEvents        int64
+	DroppedNotifications int64
+	// StoreError is set when the counters could not be read.
+	StoreError string
+}
+
+// Status returns the engine's state. It costs one read transaction.
+func (e *Engine) Status() Status {
+	st := Status{Offline: e.opts.Offline, LatePaid: e.latePaid.Load(),
+		DroppedEvents: e.droppedEvents.Load(), DroppedNotifications: e.notify.dropped.Load()}
+	st.Online, st.LastGatewayOK, st.LastGatewayError, st.OfflineSince = e.health.snapshot()
+	if p := e.pauseUntil.Load(); p > e.now().UnixNano() {
+		st.PausedUntil = time.Unix(0, p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.store.Stats(ctx)
+	if err != nil {
+		st.StoreError = err.Error()
+		return st
+	}
+	st.Queued, st.QueuedAmount, st.OldestQueued = s.Unsent, s.UnsentAmount, s.OldestUnsent
+	st.Active = s.ByState[pos.StateSubmitting] + s.ByState[pos.StateSent] + s.ByState[pos.StateOnTerminal]
+	st.ByState = s.ByState
+	return st
+}
+
+// Online reports whether the gateway answered the last call.
+func (e *Engine) Online() bool { on, _, _, _ := e.health.snapshot(); return on }
+
+func (e *Engine) now() time.Time { return e.opts.Now() }
+
+// kick wakes the dispatcher (never blocks).
+func (e *Engine) kick() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until the engine stops; false when stopping.
+func (e *Engine) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.ctx.Done():
+		return false
+	}
+}
+
+// move commits one state change (or, with to == seen.State, a field
+// update) and publishes the result. It applies only if the checkout is
+// still as the caller saw it (same state, same attempt); otherwise nothing
+// is written and errMoved is returned.
+func (e *Engine) move(ctx context.Context, seen pos.Checkout, to pos.State, reason string,
+	mutate func(c *pos.Checkout) error) (pos.Checkout, error) {
+	c, err := e.store.Transition(ctx, seen.ID, to, reason, func(c *pos.Checkout) error {
+		if c.State != seen.State || c.Attempts != seen.Attempts {
+			return errMoved
+		}
+		if mutate != nil {
+			return mutate(c)
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	e.publish(c)
+	return c, nil
+}
+
+// errMoved: the checkout is no longer as the caller saw it.
+var errMoved = errors.New("engine: checkout moved on meanwhile")
+
+func hasState(list []pos.State, s pos.State) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) publish(c pos.Checkout) {
+	e.notify.publish(c)
+	if c.State.Final() || c.State == pos.StateQueued {
+		e.kick() // a terminal may be free, or a checkout due
+	}
+}

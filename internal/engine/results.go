@@ -1,0 +1,432 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// lateWatch is an expired checkout whose invoice reached the gateway: it
+// is polled until Until in case the customer paid after all.
+type lateWatch struct {
+	ID            string
+	InvoiceID     int64
+	TransactionID string
+	Until         time.Time
+}
+
+// maxLateWatch bounds the late-payment watch list (memory stays flat).
+const maxLateWatch = 10_000
+
+// reconcileStartup settles a checkout found in submitting when the engine
+// opens (or orphaned later): its outcome is unknown, so look it up. Found:
+// adopt it. Not found: back to queued, or canceled/expired if the till
+// canceled it or its deadline passed. Look-up failed: back to queued with a
+// back-off; Attempts > 0 makes the next attempt look up first.
+func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
+	inv, err := e.find(ctx, c.InvoiceNumber)
+	switch {
+	case ctx.Err() != nil:
+	case err == nil:
+		e.log.Info("reconciled: invoice found at the gateway; adopted", "checkout", c.ID, "invoice", inv.ID)
+		e.adopt(ctx, c, inv, "reconciled: invoice found at the gateway; adopted")
+	case errors.Is(err, hesabe.ErrNotFound):
+		if c.CancelRequested || !e.now().Before(c.Deadline) {
+			e.finishUnsent(ctx, c)
+			return
+		}
+		_, merr := e.move(ctx, c, pos.StateQueued, "reconciled: not at the gateway; will send", func(c *pos.Checkout) error {
+			c.NextAttemptAt = e.now()
+			return nil
+		})
+		e.logMoveErr("requeue after reconcile", c, merr)
+	default:
+		e.retryLater(ctx, c, err, "outcome unknown after restart; look-up failed")
+	}
+}
+
+// pollLoop follows sent and on_terminal checkouts at the gateway, the
+// source of truth, every PollInterval; it also polls expired invoices
+// still watched for a late payment.
+func (e *Engine) pollLoop() {
+	t := time.NewTicker(e.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.pollOnce(e.ctx)
+	}
+}
+
+func (e *Engine) pollOnce(ctx context.Context) {
+	active, err := e.store.ActiveAll(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("reading active checkouts failed", "err", err)
+		}
+		return
+	}
+	for _, c := range active {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.State == pos.StateSubmitting {
+			if !e.claimed(c.TerminalID) {
+				// No submission of this process owns it (a failed write
+				// after a crash-safe send): reconcile it like at start-up.
+				if e.claim(c.TerminalID) {
+					e.reconcileStartup(ctx, c)
+					e.release(c.TerminalID)
+				}
+			}
+			continue
+		}
+		e.follow(ctx, c)
+	}
+	e.pollLate(ctx)
+}
+
+// follow polls one sent/on_terminal checkout and applies its deadline and
+// cancel grace.
+func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
+	inv, err := e.get(ctx, c.InvoiceID)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, hesabe.ErrNotFound) {
+			e.log.Debug("invoice poll failed", "checkout", c.ID, "err", err)
+		} else if errors.Is(err, hesabe.ErrNotFound) {
+			e.log.Error("invoice vanished at the gateway", "checkout", c.ID, "invoice", c.InvoiceID)
+		}
+		// Without a fresh "still pending" from the gateway nothing is
+		// given up: the checkout may be paid.
+		if !c.CancelRequested && !e.now().Before(c.Deadline) {
+			e.deadlinePassed(ctx, c)
+		}
+		return
+	}
+	if inv.Status.Final() {
+		e.applyGateway(ctx, c, inv)
+		return
+	}
+	now := e.now()
+	switch {
+	case c.CancelRequested && now.Sub(c.CancelRequestedAt) >= e.opts.CancelGrace:
+		reason := fmt.Sprintf("the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
+		if !c.Deadline.After(c.CancelRequestedAt) {
+			reason = fmt.Sprintf("not paid by its deadline; the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
+		}
+		exp, err := e.move(ctx, c, pos.StateExpired, reason, func(c *pos.Checkout) error {
+			c.Result = &pos.Result{Reason: reason + "; watched for a late payment", Source: "bridge", At: e.now()}
+			return nil
+		})
+		if err != nil {
+			e.logMoveErr("expire unconfirmed checkout", c, err)
+			return
+		}
+		e.watchLate(exp)
+		e.log.Warn("checkout expired at the terminal without confirmation; watching for a late payment",
+			"checkout", c.ID, "invoice", c.InvoiceID)
+	case !c.CancelRequested && !now.Before(c.Deadline):
+		e.deadlinePassed(ctx, c)
+	}
+}
+
+// deadlinePassed asks the terminal to cancel a sent checkout whose deadline
+// passed; it ends when the terminal or gateway confirms, or after
+// CancelGrace (see follow).
+func (e *Engine) deadlinePassed(ctx context.Context, c pos.Checkout) {
+	c2, err := e.move(ctx, c, c.State, "", func(c *pos.Checkout) error {
+		c.CancelRequested, c.CancelRequestedAt = true, e.now()
+		return nil
+	})
+	if err != nil {
+		e.logMoveErr("request cancel at deadline", c, err)
+		return
+	}
+	e.askTerminalCancel(ctx, c2)
+}
+
+// applyGateway moves c to the final state the gateway reports.
+func (e *Engine) applyGateway(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoice) {
+	res := &pos.Result{Reference: inv.TransactionID, Source: "gateway", At: e.now()}
+	var to pos.State
+	switch inv.Status {
+	case hesabe.InvoicePaid:
+		to, res.Outcome = pos.StatePaid, pos.OutcomeApproved
+	case hesabe.InvoiceFailed:
+		to, res.Outcome, res.Reason = pos.StateDeclined, pos.OutcomeDeclined, "declined"
+	case hesabe.InvoiceCanceled:
+		to, res.Outcome, res.Reason = pos.StateCanceled, pos.OutcomeCanceled, "canceled at the terminal or gateway"
+	case hesabe.InvoiceExpired:
+		to, res.Reason = pos.StateExpired, "the gateway expired the invoice"
+	default:
+		return
+	}
+	e.finish(ctx, c, to, "gateway: invoice "+inv.Status.String(), res)
+}
+
+// finish moves an active (or, for a late payment, expired) checkout to a
+// final state; duplicates and late repeats are harmless.
+func (e *Engine) finish(ctx context.Context, c pos.Checkout, to pos.State, reason string, res *pos.Result) {
+	if c.State == pos.StateExpired {
+		if to == pos.StatePaid && c.InvoiceID != 0 {
+			e.recordLatePaid(ctx, c, res)
+		}
+		return
+	}
+	if c.State.Final() || c.State == pos.StateSubmitting || c.State == pos.StateQueued {
+		return
+	}
+	_, err := e.move(ctx, c, to, reason, func(c *pos.Checkout) error {
+		c.Result = res
+		return nil
+	})
+	e.logMoveErr("record result", c, err)
+}
+
+// recordLatePaid records that an expired checkout was paid after all: the
+// till must learn the truth (expired → paid), loudly.
+func (e *Engine) recordLatePaid(ctx context.Context, c pos.Checkout, res *pos.Result) {
+	res.Reason = "paid after the bridge had expired the checkout"
+	_, err := e.move(ctx, c, pos.StatePaid, "late payment: "+res.Source+" reports paid after expiry", func(c *pos.Checkout) error {
+		c.Result = res
+		return nil
+	})
+	if err != nil {
+		e.logMoveErr("record late payment", c, err)
+		return
+	}
+	e.latePaid.Add(1)
+	e.unwatchLate(c.ID)
+	e.log.Error("LATE PAYMENT: an expired checkout was paid; the till has been told (state paid)",
+		"checkout", c.ID, "invoice", c.InvoiceID, "amount", c.Amount, "terminal", c.TerminalID, "source", res.Source)
+}
+
+func (e *Engine) watchLate(c pos.Checkout) {
+	if c.InvoiceID == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.late) >= maxLateWatch {
+		e.log.Warn("late-payment watch list full; not watching", "checkout", c.ID)
+		return
+	}
+	e.late[c.ID] = lateWatch{ID: c.ID, InvoiceID: c.InvoiceID, TransactionID: c.TransactionID, Until: c.UpdatedAt.Add(e.opts.LateWindow)}
+}
+
+func (e *Engine) unwatchLate(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.late, id)
+}
+
+func (e *Engine) lateByTransaction(tx string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range e.late {
+		if w.TransactionID == tx {
+			return w.ID, true
+		}
+	}
+	return "", false
+}
+
+// loadLate rebuilds the watch list after a restart from the checkouts
+// that finished within LateWindow.
+func (e *Engine) loadLate(ctx context.Context) error {
+	list, err := e.store.Finished(ctx, e.now().Add(-e.opts.LateWindow), maxLateWatch)
+	if err != nil {
+		return fmt.Errorf("read recently finished checkouts: %w", err)
+	}
+	for _, c := range list {
+		if c.State == pos.StateExpired && c.InvoiceID != 0 {
+			e.watchLate(c)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) pollLate(ctx context.Context) {
+	e.mu.Lock()
+	list := make([]lateWatch, 0, len(e.late))
+	for _, w := range e.late {
+		list = append(list, w)
+	}
+	e.mu.Unlock()
+	now := e.now()
+	for _, w := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		if now.After(w.Until) {
+			e.unwatchLate(w.ID)
+			continue
+		}
+		inv, err := e.get(ctx, w.InvoiceID)
+		if err != nil || !inv.Status.Final() {
+			continue
+		}
+		if inv.Status != hesabe.InvoicePaid {
+			e.unwatchLate(w.ID) // confirmed not paid
+			continue
+		}
+		c, err := e.store.Get(ctx, w.ID)
+		if err != nil {
+			continue
+		}
+		e.finish(ctx, c, pos.StatePaid, "", &pos.Result{Outcome: pos.OutcomeApproved, Reference: inv.TransactionID, Source: "gateway", At: e.now()})
+	}
+}
+
+// OnTerminalEvent takes an event from a terminal link. It never blocks:
+// events are queued for the engine's event loop, and when that queue is
+// full the event is dropped (counted; gateway polling still finds the
+// result). Events are matched by TransactionID, else InvoiceNumber;
+// repeats are harmless.
+func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) {
+	if ev.Kind != pos.TerminalAck && ev.Kind != pos.TerminalResult {
+		return
+	}
+	select {
+	case e.events <- ev:
+	default:
+		e.droppedEvents.Add(1)
+		e.log.Warn("terminal event dropped: engine busy (gateway polling will find the result)",
+			"terminal", ev.TerminalID, "kind", ev.Kind)
+	}
+}
+
+func (e *Engine) eventLoop() {
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case ev := <-e.events:
+			e.handleEvent(e.ctx, ev)
+		}
+	}
+}
+
+func (e *Engine) handleEvent(ctx context.Context, ev pos.TerminalEvent) {
+	c, ok := e.match(ctx, ev)
+	if !ok {
+		e.log.Debug("terminal event for no known checkout", "terminal", ev.TerminalID, "kind", ev.Kind,
+			"transaction", ev.TransactionID, "invoice_number", ev.InvoiceNumber)
+		return
+	}
+	at := ev.At
+	if at.IsZero() {
+		at = e.now()
+	}
+	switch ev.Kind {
+	case pos.TerminalAck:
+		if c.State == pos.StateSent {
+			_, err := e.move(ctx, c, pos.StateOnTerminal, "terminal acknowledged", nil)
+			e.logMoveErr("record terminal ack", c, err)
+		}
+	case pos.TerminalResult:
+		res := &pos.Result{Outcome: ev.Outcome, Reference: ev.Reference, Reason: ev.Reason, Source: "terminal", At: at}
+		var to pos.State
+		switch ev.Outcome {
+		case pos.OutcomeApproved:
+			to = pos.StatePaid
+		case pos.OutcomeDeclined:
+			to = pos.StateDeclined
+		case pos.OutcomeCanceled:
+			to = pos.StateCanceled
+		default:
+			e.log.Warn("terminal result with an unknown outcome", "checkout", c.ID, "outcome", ev.Outcome)
+			return
+		}
+		e.finish(ctx, c, to, "terminal: "+string(ev.Outcome), res)
+	}
+}
+
+// match finds the checkout an event is about: the terminal's active one
+// when the transaction id (or invoice number) agrees, else by invoice
+// number, else an expired one still watched for a late payment.
+func (e *Engine) match(ctx context.Context, ev pos.TerminalEvent) (pos.Checkout, bool) {
+	if c, ok, err := e.store.Active(ctx, ev.TerminalID); err == nil && ok {
+		if (ev.TransactionID != "" && c.TransactionID == ev.TransactionID) ||
+			(ev.TransactionID == "" && ev.InvoiceNumber != "" && c.InvoiceNumber == ev.InvoiceNumber) {
+			return c, true
+		}
+	}
+	if ev.InvoiceNumber != "" {
+		if c, err := e.store.GetByInvoiceNumber(ctx, ev.InvoiceNumber); err == nil {
+			return c, true
+		}
+	}
+	if ev.TransactionID != "" {
+		if id, ok := e.lateByTransaction(ev.TransactionID); ok {
+			if c, err := e.store.Get(ctx, id); err == nil {
+				return c, true
+			}
+		}
+	}
+	return pos.Checkout{}, false
+}
+
+// deadlineLoop expires queued checkouts that were never sent once their
+// deadline passes, and starts the cancel of sent ones. A queued checkout
+// with earlier attempts is left to the submitter, which looks it up first.
+func (e *Engine) deadlineLoop() {
+	for e.ctx.Err() == nil {
+		e.expireDue(e.ctx)
+		wait := time.Second
+		if at, ok, err := e.store.NextDeadline(e.ctx); err == nil && ok {
+			if d := at.Sub(e.now()); d > 0 && d < wait {
+				wait = d
+			}
+		}
+		e.sleep(wait)
+	}
+}
+
+func (e *Engine) expireDue(ctx context.Context) {
+	list, err := e.store.Expiring(ctx, e.now(), 1024)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("reading expiring checkouts failed", "err", err)
+		}
+		return
+	}
+	for _, c := range list {
+		switch {
+		case c.State == pos.StateQueued && c.Attempts == 0:
+			e.finishUnsent(ctx, c)
+		case c.State == pos.StateQueued:
+			e.kick() // the submitter looks it up, then expires it
+		case (c.State == pos.StateSent || c.State == pos.StateOnTerminal) && !c.CancelRequested:
+			e.deadlinePassed(ctx, c)
+		}
+	}
+}
+
+// pruneLoop removes checkouts past the store's retention.
+func (e *Engine) pruneLoop() {
+	for e.sleep(5 * time.Minute) {
+		for {
+			n, more, err := e.store.Prune(e.ctx, e.now())
+			if err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Error("prune failed", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				e.log.Debug("pruned finished checkouts", "removed", n)
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
