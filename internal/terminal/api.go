@@ -1,0 +1,140 @@
+package terminal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/terminal/protocol"
+)
+
+func (h *Hub) knownTerm(id string) (*term, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateOpen {
+		return nil, ErrClosed
+	}
+	t := h.terms[id]
+	if t == nil || !t.known {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTerminal, id)
+	}
+	return t, nil
+}
+
+// PushInvoice shows an invoice on a terminal. It returns nil once the
+// terminal acknowledged it (it is on screen; a TerminalAck event is sent
+// too), an error wrapping ErrBusy (or ErrRefused) if the terminal refused
+// it, or, when ctx ends first, an error wrapping ErrNotAcknowledged: the
+// hub then keeps delivering it, across reconnects, until p.Deadline
+// (default: now + DefaultInvoiceTTL) or CancelInvoice. Pushing the same
+// transaction again while it is undelivered reuses the same message, so
+// the terminal sees it once.
+func (h *Hub) PushInvoice(ctx context.Context, terminalID string, p InvoicePush) error {
+	t, err := h.knownTerm(terminalID)
+	if err != nil {
+		return err
+	}
+	m := h.ids.New(protocol.KindInvoice, terminalID)
+	m.Invoice = p.message()
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errInvalidInvoicePush, err)
+	}
+	deadline := p.Deadline
+	if deadline.IsZero() {
+		deadline = time.Now().Add(h.cfg.DefaultInvoiceTTL)
+	}
+	key := terminalID + "/" + p.TransactionID
+	h.mu.Lock()
+	pend := h.byTx[key]
+	h.mu.Unlock()
+	if pend == nil {
+		if pend, err = h.addPending(t, m, deadline, key); err != nil {
+			return fmt.Errorf("push invoice to %s: %w", terminalID, err)
+		}
+	}
+	if err := h.wait(ctx, pend); err != nil {
+		return fmt.Errorf("push invoice %s to %s: %w", p.TransactionID, terminalID, err)
+	}
+	return nil
+}
+
+// CancelInvoice takes an invoice off a terminal. An invoice still waiting
+// for delivery is withdrawn (its PushInvoice returns ErrWithdrawn), and a
+// cancel is sent anyway in case it did arrive. It returns nil once the
+// terminal acknowledged the cancel (a TerminalResult with outcome canceled
+// follows), an error wrapping ErrAlreadyCompleted when the payment ended
+// first (its result is or will be delivered), ErrUnknownTransaction when
+// the terminal never had it, or ErrNotAcknowledged when ctx ends first
+// (the cancel is still delivered in the background).
+func (h *Hub) CancelInvoice(ctx context.Context, terminalID, transactionID string) error {
+	t, err := h.knownTerm(terminalID)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if p := h.byTx[terminalID+"/"+transactionID]; p != nil {
+		h.settleLocked(p.msg.ID, p, ErrWithdrawn)
+	}
+	h.mu.Unlock()
+	m := h.ids.New(protocol.KindCancel, terminalID)
+	m.Cancel = &protocol.Cancel{TransactionID: transactionID, Reason: "canceled by the till"}
+	pend, err := h.addPending(t, m, time.Now().Add(h.cfg.DefaultInvoiceTTL), "")
+	if err != nil {
+		return fmt.Errorf("cancel %s on %s: %w", transactionID, terminalID, err)
+	}
+	if err := h.wait(ctx, pend); err != nil {
+		return fmt.Errorf("cancel %s on %s: %w", transactionID, terminalID, err)
+	}
+	return nil
+}
+
+// Ping checks a terminal answers: nil when its pong arrives,
+// ErrNotConnected when its link is down, ctx's error on silence.
+func (h *Hub) Ping(ctx context.Context, terminalID string) error {
+	t, err := h.knownTerm(terminalID)
+	if err != nil {
+		return err
+	}
+	m := h.ids.New(protocol.KindPing, terminalID)
+	ch := make(chan error, 1)
+	h.mu.Lock()
+	up := t.linkUp && (t.kind != LinkMQTT || h.mqttUp)
+	if up {
+		h.pings[m.ID] = ch
+	}
+	h.mu.Unlock()
+	if !up {
+		return fmt.Errorf("ping %s: %w", terminalID, ErrNotConnected)
+	}
+	h.send(t, m)
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("ping %s: %w", terminalID, err)
+		}
+		return nil
+	case <-ctx.Done():
+		h.mu.Lock()
+		delete(h.pings, m.ID)
+		h.mu.Unlock()
+		return fmt.Errorf("ping %s: no pong: %w", terminalID, ctx.Err())
+	}
+}
+
+// CheckoutLink adapts the Hub to callers that speak in checkouts (the
+// engine's TerminalLink).
+type CheckoutLink struct{ Hub *Hub }
+
+// PushInvoice pushes a checkout's invoice to its terminal.
+func (l CheckoutLink) PushInvoice(ctx context.Context, c pos.Checkout) error {
+	return l.Hub.PushInvoice(ctx, c.TerminalID, InvoicePush{
+		TransactionID: c.TransactionID, InvoiceNumber: c.InvoiceNumber, Amount: c.Amount,
+		Description: c.Description, CustomerName: c.Customer.Name, Deadline: c.Deadline,
+	})
+}
+
+// CancelInvoice cancels a checkout's invoice on its terminal.
+func (l CheckoutLink) CancelInvoice(ctx context.Context, c pos.Checkout) error {
+	return l.Hub.CancelInvoice(ctx, c.TerminalID, c.TransactionID)
+}

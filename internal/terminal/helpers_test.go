@@ -1,0 +1,173 @@
+package terminal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/terminal"
+	"github.com/posbridge/posbridge/internal/terminal/termsim"
+)
+
+func quietLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// recorder collects hub events. fail, when set, decides OnEvent's error.
+type recorder struct {
+	mu   sync.Mutex
+	all  []pos.TerminalEvent
+	ch   chan pos.TerminalEvent
+	fail func(ev pos.TerminalEvent) error
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan pos.TerminalEvent, 4096)} }
+
+func (r *recorder) onEvent(_ context.Context, ev pos.TerminalEvent) error {
+	r.mu.Lock()
+	r.all = append(r.all, ev)
+	fail := r.fail
+	r.mu.Unlock()
+	r.ch <- ev
+	if fail != nil {
+		return fail(ev)
+	}
+	return nil
+}
+
+// wait returns the next event of kind for terminal id (others skipped).
+func (r *recorder) wait(t testing.TB, kind pos.TerminalEventKind, id string) pos.TerminalEvent {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-r.ch:
+			if ev.Kind == kind && (id == "" || ev.TerminalID == id) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %s event for %s", kind, id)
+		}
+	}
+}
+
+func (r *recorder) count(kind pos.TerminalEventKind, tx string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.all {
+		if ev.Kind == kind && (tx == "" || ev.TransactionID == tx) {
+			n++
+		}
+	}
+	return n
+}
+
+func openHub(t testing.TB, cfg terminal.Config) *terminal.Hub {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	h, err := terminal.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Close(ctx); err != nil {
+			t.Errorf("hub close: %v", err)
+		}
+	})
+	return h
+}
+
+// runSim runs a simulated terminal until the test ends.
+func runSim(t testing.TB, cfg termsim.Config) (stop func()) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- termsim.Run(ctx, cfg) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("termsim: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("termsim did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// ptyPair opens a pseudo-terminal: the hub opens the tty by path, the
+// simulator uses the master. The master is non-blocking so closing it
+// interrupts a read.
+func ptyPair(t testing.TB) (master *os.File, ttyPath string) {
+	t.Helper()
+	raw, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	fd, err := syscall.Dup(int(raw.Fd()))
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	m := os.NewFile(uintptr(fd), "ptmx")
+	t.Cleanup(func() { m.Close(); tty.Close() })
+	return m, tty.Name()
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var txN struct {
+	sync.Mutex
+	n int
+}
+
+func newTx() string {
+	txN.Lock()
+	defer txN.Unlock()
+	txN.n++
+	return fmt.Sprintf("tx%d-%d", time.Now().UnixNano()%1e6, txN.n)
+}
+
+func invoice(tx string) terminal.InvoicePush {
+	return terminal.InvoicePush{TransactionID: tx, InvoiceNumber: "PB-" + tx, Amount: 12500,
+		Description: "test", CustomerName: "Sara", Deadline: time.Now().Add(time.Minute)}
+}
+
+func isErr(err, target error) bool { return errors.Is(err, target) }

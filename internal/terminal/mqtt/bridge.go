@@ -1,0 +1,122 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// BridgeHandler receives what the bridge client hears. Every method is
+// called on paho's goroutines and must not block: hand the data to a queue.
+type BridgeHandler struct {
+	// OnMessage: a protocol message a terminal published on its up topic.
+	OnMessage func(terminalID string, payload []byte)
+	// OnPresence: a terminal's retained presence changed (or was replayed
+	// after the bridge (re)subscribed).
+	OnPresence func(terminalID string, online bool)
+	// OnConnect: the bridge is connected and subscribed again; resend
+	// whatever is waiting. OnLost: the broker connection dropped.
+	OnConnect func()
+	OnLost    func(err error)
+}
+
+// Bridge is the bridge's MQTT client: one connection for all terminals.
+type Bridge struct {
+	cfg    Config
+	topics Topics
+	h      BridgeHandler
+	cl     *client
+}
+
+// NewBridge checks cfg and prepares a client; Open connects it.
+func NewBridge(cfg Config, h BridgeHandler) (*Bridge, error) {
+	if cfg.ClientID == "" {
+		return nil, fmt.Errorf("mqtt: the bridge needs a client_id")
+	}
+	cfg.setDefaults()
+	b := &Bridge{cfg: cfg, topics: Topics{Prefix: cfg.TopicPrefix}, h: h}
+	cl, err := newClient(cfg, clientHooks{
+		will:      b.topics.BridgePresence(cfg.ClientID),
+		willBody:  PresenceOffline,
+		onConnect: b.onConnect,
+		onLost:    h.OnLost,
+		onMessage: b.onMessage,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.cl = cl
+	return b, nil
+}
+
+// Topics returns the topic names the bridge uses.
+func (b *Bridge) Topics() Topics { return b.topics }
+
+// Open starts connecting and returns at once: a broker that is not up yet
+// is retried in the background (the daemon must start without it). Use
+// WaitConnected to wait.
+func (b *Bridge) Open(ctx context.Context) error {
+	b.cl.start()
+	return nil
+}
+
+// WaitConnected blocks until the bridge is connected or ctx ends.
+func (b *Bridge) WaitConnected(ctx context.Context) error { return b.cl.waitConnected(ctx) }
+
+// Connected reports whether the broker connection is open now.
+func (b *Bridge) Connected() bool { return b.cl.connected() }
+
+func (b *Bridge) onConnect() {
+	// Resubscribe on every connect: clean sessions keep nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ConnectTimeout)
+	defer cancel()
+	if err := b.cl.subscribe(ctx, b.topics.Prefix+"/t/+/up", b.topics.Prefix+"/t/+/presence"); err != nil {
+		// The connection is unusable without subscriptions; drop it so
+		// paho reconnects and we try again.
+		if b.h.OnLost != nil {
+			b.h.OnLost(err)
+		}
+		b.cl.c.Disconnect(0)
+		return
+	}
+	_ = b.cl.publish(ctx, b.topics.BridgePresence(b.cfg.ClientID), true, PresenceOnline)
+	if b.h.OnConnect != nil {
+		b.h.OnConnect()
+	}
+}
+
+func (b *Bridge) onMessage(topic string, payload []byte) {
+	id, leaf, ok := b.topics.Parse(topic)
+	if !ok {
+		return
+	}
+	switch leaf {
+	case "up":
+		if b.h.OnMessage != nil {
+			b.h.OnMessage(id, payload)
+		}
+	case "presence":
+		if b.h.OnPresence != nil {
+			b.h.OnPresence(id, IsOnline(payload))
+		}
+	}
+}
+
+// Publish sends one protocol message to a terminal at QoS 1 and waits for
+// the broker's PUBACK. It returns ErrNotConnected at once while the broker
+// is unreachable: nothing is queued inside the client.
+func (b *Bridge) Publish(ctx context.Context, terminalID string, payload []byte) error {
+	if err := b.cl.publish(ctx, b.topics.Down(terminalID), false, payload); err != nil {
+		return fmt.Errorf("to terminal %s: %w", terminalID, err)
+	}
+	return nil
+}
+
+// Close publishes the bridge's offline presence and disconnects, within
+// ctx's deadline (at most about a second).
+func (b *Bridge) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	b.cl.stop(ctx, b.topics.BridgePresence(b.cfg.ClientID))
+	return nil
+}

@@ -1,0 +1,168 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// BrokerConfig configures the embedded broker.
+type BrokerConfig struct {
+	// Addr to listen on, e.g. "127.0.0.1:1883", ":1883" or "127.0.0.1:0"
+	// (any free port; see Broker.Addr). Default "127.0.0.1:1883".
+	Addr string `yaml:"addr,omitempty" json:"addr,omitempty"`
+	// Username and Password, when set, are required of every client.
+	// Without them the broker accepts anonymous clients: keep it on
+	// loopback or a store-only network then.
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	Password string `yaml:"password,omitempty" json:"-"`
+	// TLS, when set, makes the listener TLS-only (clients use ssl://).
+	TLS *tls.Config `yaml:"-" json:"-"`
+	// Logger for the broker's own messages; default: warnings and errors
+	// only, to the default slog handler.
+	Logger *slog.Logger `yaml:"-" json:"-"`
+}
+
+// Broker is an MQTT broker inside posbridge, so a store without one works
+// out of the box. It is mochi-mqtt; retained messages and wills work,
+// nothing is persisted (the protocol's resends make that unnecessary).
+type Broker struct {
+	cfg BrokerConfig
+
+	mu   sync.Mutex
+	srv  *mochi.Server
+	tcp  *listeners.TCP
+	addr string
+}
+
+// NewBroker returns a broker; Open starts it.
+func NewBroker(cfg BrokerConfig) *Broker {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:1883"
+	}
+	return &Broker{cfg: cfg}
+}
+
+// Open listens on the configured address (a busy port fails here) and
+// starts serving. A closed broker may be opened again.
+func (b *Broker) Open(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv != nil {
+		return errors.New("mqtt broker: already open")
+	}
+	if (b.cfg.Username == "") != (b.cfg.Password == "") {
+		return errors.New("mqtt broker: username and password go together")
+	}
+	logger := b.cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if h := slog.Default().Handler(); h != nil {
+			logger = slog.New(levelFilter{h, slog.LevelWarn})
+		}
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: logger})
+	if err := srv.AddHook(&authHook{user: b.cfg.Username, pass: b.cfg.Password}, nil); err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "posbridge", Address: b.cfg.Addr, TLSConfig: b.cfg.TLS})
+	if err := srv.AddListener(tcp); err != nil {
+		return fmt.Errorf("mqtt broker: listen on %s: %w", b.cfg.Addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return fmt.Errorf("mqtt broker: serve: %w", err)
+	}
+	b.srv, b.tcp, b.addr = srv, tcp, tcp.Address()
+	return nil
+}
+
+// Addr is the address the broker listens on (with the real port when the
+// config said :0). Empty before Open.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.addr
+}
+
+// URL is what a client puts in Config.BrokerURL: tcp://addr or ssl://addr.
+func (b *Broker) URL() string {
+	addr := b.Addr()
+	if b.cfg.TLS != nil {
+		return "ssl://" + addr
+	}
+	return "tcp://" + addr
+}
+
+// Close disconnects every client and stops listening. Clients see an
+// abrupt end, so their Last Wills fire.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	srv := b.srv
+	b.srv = nil
+	b.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt broker: close: %w", ctx.Err())
+	}
+}
+
+// authHook allows everyone when no username is configured, else exactly
+// that username and password (compared in constant time). Topic access is
+// not restricted.
+type authHook struct {
+	mochi.HookBase
+	user, pass string
+}
+
+func (h *authHook) ID() string { return "posbridge-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if h.user == "" {
+		return true
+	}
+	u := subtle.ConstantTimeCompare(pk.Connect.Username, []byte(h.user))
+	p := subtle.ConstantTimeCompare(pk.Connect.Password, []byte(h.pass))
+	return u&p == 1
+}
+
+func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
+
+// levelFilter drops records below a level.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+func (l levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{l.Handler.WithAttrs(a), l.min}
+}
+
+func (l levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{l.Handler.WithGroup(n), l.min}
+}
+
