@@ -60,6 +60,8 @@ func commands() []*command {
 		{name: "terminals", summary: "list the running bridge's terminals and their links", run: runTerminals},
 		{name: "ports", summary: "list serial ports with their USB details", run: runPorts},
 		{name: "version", summary: "print the version", run: runVersion},
+		{name: "service", summary: "install and control the posbridge service", sub: serviceCommands()},
+		{name: "doctor", summary: "check the installation; one line per check with its fix", run: runDoctor},
 	}
 }
 
