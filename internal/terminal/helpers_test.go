@@ -28,10 +28,12 @@ func quietLogger() *slog.Logger {
 
 // recorder collects hub events. fail, when set, decides OnEvent's error.
 type recorder struct {
-	mu   sync.Mutex
-	all  []pos.TerminalEvent
-	ch   chan pos.TerminalEvent
-	fail func(ev pos.TerminalEvent) error
+	mu  sync.Mutex
+	all []pos.TerminalEvent
+	// backlog holds events a wait skipped.
+	backlog []pos.TerminalEvent
+	ch      chan pos.TerminalEvent
+	fail    func(ev pos.TerminalEvent) error
 }
 
 func newRecorder() *recorder { return &recorder{ch: make(chan pos.TerminalEvent, 4096)} }
@@ -48,16 +50,30 @@ func (r *recorder) onEvent(_ context.Context, ev pos.TerminalEvent) error {
 	return nil
 }
 
-// wait returns the next event of kind for terminal id (others skipped).
+// wait returns the oldest not yet waited-for event of kind for terminal
+// id ("" for any). Events skipped while waiting stay for later waits.
 func (r *recorder) wait(t testing.TB, kind pos.TerminalEventKind, id string) pos.TerminalEvent {
 	t.Helper()
+	match := func(ev pos.TerminalEvent) bool { return ev.Kind == kind && (id == "" || ev.TerminalID == id) }
+	r.mu.Lock()
+	for i, ev := range r.backlog {
+		if match(ev) {
+			r.backlog = append(r.backlog[:i:i], r.backlog[i+1:]...)
+			r.mu.Unlock()
+			return ev
+		}
+	}
+	r.mu.Unlock()
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case ev := <-r.ch:
-			if ev.Kind == kind && (id == "" || ev.TerminalID == id) {
+			if match(ev) {
 				return ev
 			}
+			r.mu.Lock()
+			r.backlog = append(r.backlog, ev)
+			r.mu.Unlock()
 		case <-timeout:
 			t.Fatalf("no %s event for %s", kind, id)
 		}

@@ -165,4 +165,3 @@ func (l levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 func (l levelFilter) WithGroup(n string) slog.Handler {
 	return levelFilter{l.Handler.WithGroup(n), l.min}
 }
-

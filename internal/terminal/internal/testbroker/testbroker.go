@@ -15,6 +15,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -217,7 +219,8 @@ type embedded struct {
 // StartEmbedded runs the embedded broker on a free 127.0.0.1 port.
 func StartEmbedded(t testing.TB, o Options) Broker {
 	t.Helper()
-	e := &embedded{cfg: mqtt.BrokerConfig{Addr: "127.0.0.1:0", Username: o.Username, Password: o.Password}}
+	e := &embedded{cfg: mqtt.BrokerConfig{Addr: "127.0.0.1:0", Username: o.Username, Password: o.Password,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 	if o.TLS {
 		dir := t.TempDir()
 		ca, cert, key := WriteCerts(t, dir)
