@@ -115,7 +115,7 @@ func StartMosquitto(t testing.TB, o Options) Broker {
 	dir := t.TempDir()
 	m := &mosq{bin: bin, port: FreePort(t), scheme: "tcp"}
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "listener %d 127.0.0.1\npersistence false\nuser root\nlog_dest stderr\nlog_type error\nlog_type warning\n", m.port)
+	fmt.Fprintf(&conf, "listener %d 127.0.0.1\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\nmax_inflight_messages 0\nuser root\nlog_dest stderr\nlog_type error\nlog_type warning\n", m.port)
 	if o.Username != "" {
 		pw := filepath.Join(dir, "passwd")
 		passwd, err := exec.LookPath("mosquitto_passwd")
