@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # verifies the unit (internal/service)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} ..."
@@ -35,3 +36,9 @@ go test -count=1 -timeout 15m ./...
 echo "== go test -race (concurrent packages)"
 race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon)(/|$)' || true)
 go test -count=1 -race -timeout 15m $race_pkgs
+
+echo "== packaging: cross-build linux/amd64, arm64, armv7, windows/amd64; .deb checked in a throwaway root"
+pkgdist=$(mktemp -d)
+DIST="$pkgdist" PACKAGES="deb zip" DEB_ARCHES=amd64 ./scripts/build.sh 0.0.0-ci >/dev/null
+./scripts/check-deb.sh "$pkgdist"/posbridge_*_amd64.deb
+rm -rf "$pkgdist"
