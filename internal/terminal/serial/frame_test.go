@@ -2,7 +2,9 @@ package serial_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"testing"
 
 	"github.com/posbridge/posbridge/internal/terminal/serial"
@@ -135,4 +137,18 @@ func FuzzDecoder(f *testing.F) {
 			t.Fatalf("good frame lost after %d bytes of garbage", len(garbage))
 		}
 	})
+}
+
+// TestFrameDocExample pins the example and the CRC check value given in
+// docs/terminal-protocol.md.
+func TestFrameDocExample(t *testing.T) {
+	if got := crc32.ChecksumIEEE([]byte("123456789")); got != 0xCBF43926 {
+		t.Fatalf("CRC-32 check value %#x", got)
+	}
+	b := serial.AppendFrame(nil, serial.TypeData, 7, []byte("{}"))
+	want := []byte{0x02, 0x44, 0x07, 0x00, 0x02, 0x7B, 0x7D}
+	want = binary.BigEndian.AppendUint32(want, crc32.ChecksumIEEE(want[1:]))
+	if !bytes.Equal(b, want) {
+		t.Fatalf("frame % x, want % x", b, want)
+	}
 }
