@@ -9,6 +9,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/queue"
 )
 
 // dispatchLoop starts a submission for each due checkout (the FIFO head of
@@ -39,7 +40,10 @@ func (e *Engine) dispatchLoop() {
 			// back-off the outage gave it.
 			horizon = now.Add(e.opts.BackoffMax + time.Minute)
 		}
-		batch, err := e.store.Due(e.ctx, horizon, e.opts.Workers+64)
+		e.mu.Lock()
+		n := len(e.inflight) + e.opts.Workers
+		e.mu.Unlock()
+		batch, err := e.store.DueRefs(e.ctx, horizon, n)
 		if err != nil {
 			if e.ctx.Err() == nil {
 				e.log.Error("reading due checkouts failed", "err", err)
@@ -48,41 +52,50 @@ func (e *Engine) dispatchLoop() {
 			continue
 		}
 		started, busy := 0, 0
-		for _, c := range batch {
-			if !e.claim(c.TerminalID) {
+		for _, ref := range batch {
+			if !e.claim(ref.TerminalID) {
 				busy++
 				continue
 			}
 			select {
 			case sem <- struct{}{}:
 			case <-e.ctx.Done():
-				e.release(c.TerminalID)
+				e.release(ref.TerminalID)
 				return
 			}
 			if interval > 0 {
 				if wait := nextSlot.Sub(e.now()); wait > 0 && !e.sleep(wait) {
 					<-sem
-					e.release(c.TerminalID)
+					e.release(ref.TerminalID)
 					return
 				}
 				nextSlot = maxTime(e.now(), nextSlot).Add(interval)
 			}
 			if !e.health.isOnline() || e.now().UnixNano() < e.pauseUntil.Load() {
 				<-sem
-				e.release(c.TerminalID)
+				e.release(ref.TerminalID)
 				break
 			}
 			started++
 			e.wg.Add(1)
-			go func(c pos.Checkout) {
+			go func(ref queue.DueRef) {
 				defer e.wg.Done()
 				defer func() {
 					<-sem
-					e.release(c.TerminalID)
+					e.release(ref.TerminalID)
 					e.kick()
 				}()
-				e.process(c)
-			}(c)
+				c, err := e.store.Get(e.ctx, ref.ID)
+				if err != nil {
+					if e.ctx.Err() == nil {
+						e.log.Error("reading a due checkout failed", "checkout", ref.ID, "err", err)
+					}
+					return
+				}
+				if c.State == pos.StateQueued {
+					e.process(c)
+				}
+			}(ref)
 		}
 		if started > 0 {
 			continue

@@ -188,8 +188,8 @@ type Engine struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	wake   chan struct{} // new work for the dispatcher
-	events chan pos.TerminalEvent
+	wake   chan struct{}                       // new work for the dispatcher
+	events [eventShards]chan pos.TerminalEvent // by terminal
 
 	health health
 	notify notifier
@@ -217,9 +217,11 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		opts:     opts,
 		log:      opts.Logger,
 		wake:     make(chan struct{}, 1),
-		events:   make(chan pos.TerminalEvent, 1024),
 		inflight: map[string]bool{},
 		late:     map[string]lateWatch{},
+	}
+	for i := range e.events {
+		e.events[i] = make(chan pos.TerminalEvent, 256)
 	}
 	if len(opts.Terminals) > 0 {
 		e.terms = make(map[string]bool, len(opts.Terminals))
@@ -257,7 +259,11 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err := e.loadLate(ctx); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
 	}
-	for _, loop := range []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.eventLoop, e.probeLoop, e.pruneLoop} {
+	loops := []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.probeLoop, e.pruneLoop}
+	for _, ch := range e.events {
+		loops = append(loops, func() { e.eventLoop(ch) })
+	}
+	for _, loop := range loops {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

@@ -285,8 +285,13 @@ func (e *Engine) pollLate(ctx context.Context) {
 	}
 }
 
+// eventShards is how many event loops run. An event goes to the shard of
+// its terminal, so one terminal's events are handled in order while
+// different terminals' results are committed together.
+const eventShards = 8
+
 // OnTerminalEvent takes an event from a terminal link. It never blocks:
-// events are queued for the engine's event loop, and when that queue is
+// events are queued for the engine's event loops, and when that queue is
 // full the event is dropped (counted; gateway polling still finds the
 // result). Events are matched by TransactionID, else InvoiceNumber;
 // repeats are harmless.
@@ -295,7 +300,7 @@ func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) {
 		return
 	}
 	select {
-	case e.events <- ev:
+	case e.events[shardOf(ev.TerminalID)] <- ev:
 	default:
 		e.droppedEvents.Add(1)
 		e.log.Warn("terminal event dropped: engine busy (gateway polling will find the result)",
@@ -303,12 +308,20 @@ func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) {
 	}
 }
 
-func (e *Engine) eventLoop() {
+func shardOf(terminal string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(terminal); i++ {
+		h = (h ^ uint32(terminal[i])) * 16777619
+	}
+	return int(h % eventShards)
+}
+
+func (e *Engine) eventLoop(ch <-chan pos.TerminalEvent) {
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
-		case ev := <-e.events:
+		case ev := <-ch:
 			e.handleEvent(e.ctx, ev)
 		}
 	}

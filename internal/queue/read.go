@@ -312,3 +312,29 @@ func (s *Store) Finished(ctx context.Context, since time.Time, max int) ([]pos.C
 	})
 	return out, err
 }
+
+// DueRef names a due checkout without decoding its record.
+type DueRef struct {
+	ID            string
+	TerminalID    string
+	NextAttemptAt time.Time
+}
+
+// DueRefs is Due without the records: up to max references, in the same
+// order, read from the due index alone. A dispatcher that skips terminals
+// it is already busy with decodes only the checkouts it starts (with Get).
+func (s *Store) DueRefs(ctx context.Context, now time.Time, max int) ([]DueRef, error) {
+	var out []DueRef
+	limit := timeBytes(now)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bDue).Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			if bytes.Compare(k[:8], limit) > 0 {
+				break
+			}
+			out = append(out, DueRef{ID: s.formatID(seqOf(k)), TerminalID: string(v), NextAttemptAt: timeOf(k)})
+		}
+		return nil
+	})
+	return out, err
+}
