@@ -376,3 +376,33 @@ func TestLatePaid(t *testing.T) {
 	_, err = s.Transition(ctx, d.ID, pos.StatePaid, "no invoice", nil)
 	wantCode(t, err, pos.EConflict)
 }
+
+func TestDueRefsMatchesDue(t *testing.T) {
+	s, clk := MustOpen(t)
+	ctx := context.Background()
+	for i, term := range []string{"T1", "T2", "T1", "T3"} {
+		mustCreate(t, s, req(term, fmt.Sprintf("k%d", i), 100))
+	}
+	busy := mustCreate(t, s, req("T4", "k-busy", 100))
+	mustMove(t, s, busy.ID, pos.StateSubmitting)
+	now := clk.Add(time.Second)
+	due, err := s.Due(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := s.DueRefs(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != len(due) || len(refs) != 3 {
+		t.Fatalf("DueRefs %v, Due %v", refs, ids(due))
+	}
+	for i := range due {
+		if refs[i].ID != due[i].ID || refs[i].TerminalID != due[i].TerminalID || !refs[i].NextAttemptAt.Equal(due[i].NextAttemptAt) {
+			t.Fatalf("ref %d = %+v, due %s %s %v", i, refs[i], due[i].ID, due[i].TerminalID, due[i].NextAttemptAt)
+		}
+	}
+	if refs, _ := s.DueRefs(ctx, now, 1); len(refs) != 1 {
+		t.Fatalf("max ignored: %d", len(refs))
+	}
+}
