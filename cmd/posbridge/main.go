@@ -47,6 +47,8 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
+		{name: "run", summary: "run the bridge (in the foreground, or under the service manager)", run: runRun},
+		{name: "demo", summary: "run the whole bridge with simulated Hesabe and terminals, and a sample checkout", run: runDemo},
 		{name: "hesabe", summary: "technician tools for the Hesabe gateway", sub: []*command{
 			{name: "encrypt", summary: "encrypt stdin (JSON) with the merchant keys; hex on stdout", run: runHesabeEncrypt},
 			{name: "decrypt", summary: "decrypt hex on stdin with the merchant keys; plaintext on stdout", run: runHesabeDecrypt},

@@ -26,7 +26,7 @@ func (c Config) validateRun() []error {
 			add(l.k, l.v, errors.New("must be host:port, e.g. 127.0.0.1:8470"))
 		}
 	}
-	if c.API.Listen == c.Diagnostics.Listen && c.API.Listen != "" {
+	if c.API.Listen == c.Diagnostics.Listen && c.API.Listen != "" && !strings.HasSuffix(c.API.Listen, ":0") {
 		add("diagnostics.listen", c.Diagnostics.Listen, errors.New("must differ from api.listen"))
 	}
 	if t := c.API.Token.Value(); t != "" && len(t) < 16 {

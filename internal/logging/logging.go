@@ -222,3 +222,87 @@ func (h *recentHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *recentHandler) WithGroup(n string) slog.Handler {
 	return &recentHandler{Handler: h.Handler.WithGroup(n), recent: h.recent, redact: h.redact, attrs: h.attrs}
 }
+
+// Wrap redacts records (message and attributes, by key and by registered
+// value) before they reach h: for handlers New did not build, such as the
+// Windows Event Log's.
+func Wrap(h slog.Handler, red *Redactor) slog.Handler {
+	return &scrubMessage{Handler: &redactAttrs{Handler: h, redact: red}, redact: red}
+}
+
+type redactAttrs struct {
+	slog.Handler
+	redact *Redactor
+}
+
+func (r *redactAttrs) clean(a slog.Attr) slog.Attr {
+	if isSecretKey(a.Key) {
+		return slog.String(a.Key, Redacted)
+	}
+	if k := a.Value.Kind(); k == slog.KindString || k == slog.KindAny {
+		if s := a.Value.String(); r.redact.Scrub(s) != s {
+			return slog.String(a.Key, r.redact.Scrub(s))
+		}
+	}
+	return a
+}
+
+func (r *redactAttrs) Handle(ctx context.Context, rec slog.Record) error {
+	nr := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool { nr.AddAttrs(r.clean(a)); return true })
+	return r.Handler.Handle(ctx, nr)
+}
+
+func (r *redactAttrs) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = r.clean(a)
+	}
+	return &redactAttrs{Handler: r.Handler.WithAttrs(out), redact: r.redact}
+}
+
+func (r *redactAttrs) WithGroup(n string) slog.Handler {
+	return &redactAttrs{Handler: r.Handler.WithGroup(n), redact: r.redact}
+}
+
+// Tee sends every record to each handler.
+func Tee(hs ...slog.Handler) slog.Handler { return tee(hs) }
+
+type tee []slog.Handler
+
+func (t tee) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range t {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t tee) Handle(ctx context.Context, r slog.Record) error {
+	var first error
+	for _, h := range t {
+		if h.Enabled(ctx, r.Level) {
+			if err := h.Handle(ctx, r.Clone()); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+func (t tee) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make(tee, len(t))
+	for i, h := range t {
+		out[i] = h.WithAttrs(as)
+	}
+	return out
+}
+
+func (t tee) WithGroup(n string) slog.Handler {
+	out := make(tee, len(t))
+	for i, h := range t {
+		out[i] = h.WithGroup(n)
+	}
+	return out
+}

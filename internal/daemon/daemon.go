@@ -1,0 +1,271 @@
+// Package daemon wires posbridge's parts into the running bridge: the
+// checkout store, the Hesabe client, the engine, the terminal links, the
+// till API and the diagnostics endpoint. It owns their lifecycle: Open
+// starts them in dependency order and fails fast (a busy port, a locked
+// database); Close stops taking checkouts first, lets in-flight transitions
+// finish, and closes the database last, within a bound.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/api"
+	"github.com/posbridge/posbridge/internal/config"
+	"github.com/posbridge/posbridge/internal/diag"
+	"github.com/posbridge/posbridge/internal/engine"
+	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/logging"
+	"github.com/posbridge/posbridge/internal/queue"
+)
+
+// DBFile is the checkout database's name inside data_dir.
+const DBFile = "posbridge.db"
+
+// Options configures a Daemon.
+type Options struct {
+	Config  config.Config
+	Version string
+	Logger  *slog.Logger
+	// Recent holds the log's recent warnings for the status page.
+	Recent *logging.Recent
+	// HesabeHTTP, if set, is the HTTP client for the gateway (tests).
+	HesabeHTTP *http.Client
+	// CloseTimeout bounds Run's shutdown (default 20 s).
+	CloseTimeout time.Duration
+}
+
+// Daemon is the running bridge.
+type Daemon struct {
+	opts    Options
+	cfg     config.Config
+	log     *slog.Logger
+	started time.Time
+
+	store   *queue.Store
+	gateway *hesabe.Client
+	engine  *engine.Engine
+	links   *links
+	api     *api.Server
+	diag    *diag.Server
+	metrics *diag.Metrics
+	trace   *diag.Trace
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks the configuration and builds the parts; nothing is opened.
+func New(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireRun(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 20 * time.Second
+	}
+	d := &Daemon{opts: opts, cfg: cfg, log: opts.Logger, metrics: diag.NewMetrics(), trace: diag.NewTrace(500)}
+	hc := hesabeConfig(cfg)
+	hc.Logger = d.log.With("component", "hesabe")
+	hc.HTTPClient = opts.HesabeHTTP
+	hc.OnCall = d.metrics.ObserveGateway
+	gw, err := hesabe.New(hc)
+	if err != nil {
+		return nil, err
+	}
+	d.gateway = gw
+	return d, nil
+}
+
+func hesabeConfig(cfg config.Config) hesabe.Config {
+	h := cfg.Hesabe
+	return hesabe.Config{
+		MerchantURL: h.MerchantURL, PaymentURL: h.PaymentURL, MerchantCode: h.MerchantCode,
+		AccessCode: h.AccessCode.Value(), SecretKey: h.SecretKey.Value(), IVKey: h.IVKey.Value(),
+		Username: h.Username, Password: h.Password.Value(), Timeout: h.Timeout.D(),
+	}
+}
+
+// Open starts every part. On error, what was opened is closed again.
+func (d *Daemon) Open(ctx context.Context) (err error) {
+	d.started = time.Now()
+	defer func() {
+		if err != nil {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = d.Close(closeCtx)
+		}
+	}()
+	if err := os.MkdirAll(d.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	dbPath := filepath.Join(d.cfg.DataDir, DBFile)
+	d.store, err = queue.Open(dbPath, queue.Options{LockTimeout: 2 * time.Second, Retention: d.cfg.Checkout.Retention.D()})
+	if err != nil {
+		return err
+	}
+	d.links, err = newLinks(d.cfg, d.log.With("component", "terminal"), d.trace, d.metrics)
+	if err != nil {
+		return err
+	}
+	d.engine = engine.New(d.store, d.gateway, d.engineOptions())
+	if err := d.links.open(ctx, d.engine.OnTerminalEvent); err != nil {
+		return err
+	}
+	if err := d.engine.Open(ctx); err != nil {
+		return err
+	}
+	d.api, err = api.New(engineAdapter{d.engine}, d.links, api.Options{
+		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Logger: d.log.With("component", "api"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.api.Open(); err != nil {
+		return err
+	}
+	diagToken := d.cfg.Diagnostics.Token.Value()
+	if diagToken == "" {
+		diagToken = d.cfg.API.Token.Value()
+	}
+	d.diag = diag.New(d.sources(), d.metrics, diag.Options{
+		Addr: d.cfg.Diagnostics.Listen, Token: diagToken, Logger: d.log.With("component", "diagnostics"),
+	})
+	if err := d.diag.Open(); err != nil {
+		return err
+	}
+	d.log.Info("posbridge running", "version", d.opts.Version, "till_api", d.api.URL(), "diagnostics", d.diag.URL(),
+		"database", dbPath, "terminals", len(d.cfg.Terminals), "gateway", d.cfg.Hesabe.MerchantURL)
+	return nil
+}
+
+// Close stops the parts in reverse order: the till API first (no new
+// checkouts), then the engine (in-flight transitions finish or are left
+// for reconciliation), the terminal links, diagnostics, and the database
+// last. It keeps the first error but closes everything.
+func (d *Daemon) Close(ctx context.Context) error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.api != nil {
+			errs = append(errs, d.api.Close(ctx))
+		}
+		if d.engine != nil {
+			errs = append(errs, d.engine.Close(ctx))
+		}
+		if d.links != nil {
+			errs = append(errs, d.links.close(ctx))
+		}
+		if d.diag != nil {
+			errs = append(errs, d.diag.Close(ctx))
+		}
+		if d.store != nil {
+			errs = append(errs, d.store.Close())
+		}
+		d.closeErr = errors.Join(errs...)
+		if d.closeErr != nil {
+			d.log.Warn("posbridge stopped with errors", "err", d.closeErr)
+		} else {
+			d.log.Info("posbridge stopped")
+		}
+	})
+	return d.closeErr
+}
+
+// Run opens the daemon, waits for ctx to end, and closes it within
+// Options.CloseTimeout.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	d.log.Info("posbridge stopping")
+	closeCtx, cancel := context.WithTimeout(context.Background(), d.opts.CloseTimeout)
+	defer cancel()
+	return d.Close(closeCtx)
+}
+
+// APIURL is the till API's base URL (after Open).
+func (d *Daemon) APIURL() string { return d.api.URL() }
+
+// DiagURL is the diagnostics endpoint's base URL (after Open).
+func (d *Daemon) DiagURL() string { return d.diag.URL() }
+
+// BrokerAddr is the embedded MQTT broker's address ("" when none runs).
+func (d *Daemon) BrokerAddr() string { return d.links.BrokerAddr() }
+
+// Engine returns the checkout engine (after Open).
+func (d *Daemon) Engine() *engine.Engine { return d.engine }
+
+func (d *Daemon) engineOptions() engine.Options {
+	ck, off := d.cfg.Checkout, d.cfg.Offline
+	o := engine.DefaultOptions()
+	o.DefaultDeadline = ck.DefaultDeadline.D()
+	o.MaxDeadline = ck.MaxDeadline.D()
+	o.MaxAmount = ck.MaxAmount.Money
+	o.PollInterval = ck.PollInterval.D()
+	o.DrainRate = ck.DrainRate
+	o.Offline = engine.OfflineLimits{MaxCount: off.MaxCount, MaxAmount: off.MaxAmount.Money, MaxSingle: off.MaxSingle.Money}
+	for _, t := range d.cfg.Terminals {
+		o.Terminals = append(o.Terminals, t.ID)
+	}
+	o.Terminal = d.links
+	o.Logger = d.log.With("component", "engine")
+	return o
+}
+
+// engineAdapter gives the till API the engine's status in its own shape.
+type engineAdapter struct{ *engine.Engine }
+
+func (a engineAdapter) Status() api.EngineStatus {
+	st := a.Engine.Status()
+	return api.EngineStatus{Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
+		QueuedAmount: st.QueuedAmount, OldestQueued: st.OldestQueued}
+}
+
+// sources feed the diagnostics endpoint.
+func (d *Daemon) sources() diag.Sources {
+	return diag.Sources{
+		Version: d.opts.Version,
+		Started: d.started,
+		Gateway: func() diag.GatewayHealth {
+			st := d.engine.Status()
+			lastOK, lastErr := d.gateway.Health()
+			if st.LastGatewayOK.After(lastOK) {
+				lastOK = st.LastGatewayOK
+			}
+			if lastErr == "" {
+				lastErr = st.LastGatewayError
+			}
+			return diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: lastOK, LastError: lastErr}
+		},
+		Queue: func(ctx context.Context) (diag.QueueHealth, error) {
+			s, err := d.store.Stats(ctx)
+			if err != nil {
+				return diag.QueueHealth{}, err
+			}
+			q := diag.QueueHealth{ByState: s.ByState, Queued: s.Unsent, QueuedAmount: s.UnsentAmount,
+				OldestQueued: s.OldestUnsent, DBPath: d.store.Path()}
+			if fi, err := os.Stat(d.store.Path()); err == nil {
+				q.DBSize = fi.Size()
+			}
+			return q, nil
+		},
+		Terminals: d.links.health,
+		Ports:     listPorts,
+		Trace:     d.trace,
+		Errors:    d.opts.Recent,
+	}
+}
