@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/pos"
@@ -140,7 +141,7 @@ func (c Config) Validate() error {
 			return &ConfigError{"mqtt", errors.New("a terminal uses mqtt but no broker is configured")}
 		}
 		if err := c.MQTT.Validate(); err != nil {
-			return &ConfigError{"mqtt", err}
+			return &ConfigError{"mqtt", errors.New(strings.TrimPrefix(err.Error(), "mqtt: "))}
 		}
 		if c.MQTT.ClientID == "" {
 			return &ConfigError{"mqtt.client_id", errors.New("each bridge needs its own client id")}

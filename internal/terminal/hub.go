@@ -268,9 +268,15 @@ func (h *Hub) Close(ctx context.Context) error {
 func (h *Hub) Terminals() []Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	pending := make(map[*term]int)
+	for _, p := range h.outbox {
+		pending[p.term]++
+	}
 	out := make([]Status, 0, len(h.terms))
 	for _, t := range h.terms {
-		out = append(out, h.statusLocked(t))
+		s := h.statusLocked(t, -1)
+		s.Pending = pending[t]
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TerminalID < out[j].TerminalID })
 	return out
@@ -284,10 +290,12 @@ func (h *Hub) Terminal(id string) (Status, bool) {
 	if t == nil {
 		return Status{}, false
 	}
-	return h.statusLocked(t), true
+	return h.statusLocked(t, 0), true
 }
 
-func (h *Hub) statusLocked(t *term) Status {
+// statusLocked builds t's status; pending < 0 skips counting its outbox
+// entries (the caller counts them for all terminals at once).
+func (h *Hub) statusLocked(t *term, pending int) Status {
 	s := Status{
 		TerminalID: t.id, Known: t.known, Link: t.kind,
 		Connected: t.connected(h.mqttUp), Busy: t.busy, TransactionID: t.tx,
@@ -307,9 +315,11 @@ func (h *Hub) statusLocked(t *term) Status {
 			s.LastError = ls.LastError
 		}
 	}
-	for _, p := range h.outbox {
-		if p.term == t {
-			s.Pending++
+	if pending >= 0 {
+		for _, p := range h.outbox {
+			if p.term == t {
+				s.Pending++
+			}
 		}
 	}
 	return s

@@ -99,17 +99,15 @@ func TestHubSerialSimModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runSim(t, termsim.Config{TerminalID: "T-1", Port: m, Script: script, Delay: 300 * time.Millisecond})
+	// The delay is the customer's time to tap; the busy refusal and the
+	// cancel below must land within it, so it is generous.
+	runSim(t, termsim.Config{TerminalID: "T-1", Port: m, Script: script, Delay: 1500 * time.Millisecond})
 	rec.wait(t, pos.TerminalConnected, "T-1")
 	ctx := ctxT(t, 30*time.Second)
 
 	tx1 := newTx()
 	if err := h.PushInvoice(ctx, "T-1", invoice(tx1)); err != nil {
 		t.Fatal(err)
-	}
-	// A second invoice while the first is on screen.
-	if err := h.PushInvoice(ctx, "T-1", invoice(newTx())); !errors.Is(err, terminal.ErrBusy) {
-		t.Fatalf("second invoice: %v, want ErrBusy", err)
 	}
 	if ev := rec.wait(t, pos.TerminalResult, "T-1"); ev.Outcome != pos.OutcomeDeclined || ev.TransactionID != tx1 {
 		t.Fatalf("want declined, got %+v", ev)
@@ -121,11 +119,15 @@ func TestHubSerialSimModes(t *testing.T) {
 	if ev := rec.wait(t, pos.TerminalResult, "T-1"); ev.Outcome != pos.OutcomeCanceled || ev.Reason != "timeout" {
 		t.Fatalf("want canceled/timeout, got %+v", ev)
 	}
-	// The busy refusal consumed no step: the third invoice is approved,
-	// unless canceled first.
+	// The third invoice would be approved after the delay; meanwhile a
+	// second invoice is refused as busy (using no script step), and the
+	// third is canceled before the customer taps.
 	tx3 := newTx()
 	if err := h.PushInvoice(ctx, "T-1", invoice(tx3)); err != nil {
 		t.Fatal(err)
+	}
+	if err := h.PushInvoice(ctx, "T-1", invoice(newTx())); !errors.Is(err, terminal.ErrBusy) {
+		t.Fatalf("second invoice: %v, want ErrBusy", err)
 	}
 	if err := h.CancelInvoice(ctx, "T-1", tx3); err != nil {
 		t.Fatalf("cancel: %v", err)

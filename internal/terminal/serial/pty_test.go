@@ -212,7 +212,8 @@ func TestConnCorruptAndPartialFrames(t *testing.T) {
 func TestConnLostAck(t *testing.T) {
 	m, path, _ := ptyPair(t)
 	got := newCollector()
-	c := openConn(t, path, serial.ConnConfig{OnData: got.onData, AckTimeout: 100 * time.Millisecond})
+	// Many retries: the test reads frames at its own pace, slow under load.
+	c := openConn(t, path, serial.ConnConfig{OnData: got.onData, AckTimeout: 100 * time.Millisecond, MaxRetries: 100})
 	far := newRawFarEnd(t, m)
 
 	t.Run("ResentFrameDeliveredOnce", func(t *testing.T) {
