@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -40,7 +39,7 @@ type Broker struct {
 
 	mu   sync.Mutex
 	srv  *mochi.Server
-	tcp  *listeners.TCP
+	tcp  *tcpListener
 	addr string
 }
 
@@ -74,7 +73,7 @@ func (b *Broker) Open(ctx context.Context) error {
 	if err := srv.AddHook(&authHook{user: b.cfg.Username, pass: b.cfg.Password}, nil); err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "posbridge", Address: b.cfg.Addr, TLSConfig: b.cfg.TLS})
+	tcp := newTCPListener("posbridge", b.cfg.Addr, b.cfg.TLS)
 	if err := srv.AddListener(tcp); err != nil {
 		return fmt.Errorf("mqtt broker: listen on %s: %w", b.cfg.Addr, err)
 	}

@@ -92,7 +92,9 @@ func newClient(cfg Config, h clientHooks) (*client, error) {
 	o.SetMaxReconnectInterval(cfg.MaxReconnectInterval)
 	o.SetConnectRetry(true)
 	o.SetConnectRetryInterval(cfg.MaxReconnectInterval / 2)
-	o.SetOrderMatters(false) // handlers do not block; never stall the router
+	// Handlers run in order on paho's router: a terminal's Last Will must
+	// not overtake the hello it sent before dying. They never block.
+	o.SetOrderMatters(true)
 	o.SetResumeSubs(false)
 	o.SetWriteTimeout(cfg.PublishTimeout)
 	if h.will != "" {
