@@ -108,6 +108,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, existing, err := s.engine.Create(r.Context(), req)
 	if err != nil {
+		var pe *pos.Error
+		if errors.As(err, &pe) && pe.Field == "deadline" {
+			// The engine speaks of the request's Deadline; the till sent
+			// deadline_seconds.
+			err = &pos.Error{Code: pe.Code, Field: "deadline_seconds", Message: pe.Message}
+		}
 		s.fail(w, r, err)
 		return
 	}
