@@ -35,9 +35,10 @@
 //
 // # Delivery to the terminal
 //
-// Invoice, cancel and hello are "reliable" protocol messages: the hub's own
-// outbox (never the MQTT client's store) resends them until the terminal
-// acknowledges them or their deadline passes, after every reconnect and
-// every Config.ResendInterval while connected. The terminal acts on a
-// message id once.
+// Invoice and cancel are "reliable" protocol messages (as are the
+// terminal's hello and result): the hub's own outbox (never the MQTT
+// client's store) resends them until the terminal acknowledges them or
+// their deadline passes, at once after every reconnect and every
+// Config.ResendInterval while connected. The terminal acts on a message id
+// once.
 package terminal
