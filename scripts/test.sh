@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need (mosquitto, socat) when
-# it is missing, then vets and tests every package, with the race detector on
+# The whole test suite: installs what the tests need (mosquitto, socat,
+# systemd-analyze, chromium for the status-page test) when it is missing, then vets and tests every package, with the race detector on
 # the concurrent ones. With CI=true a missing tool is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # verifies the unit (internal/service)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)         # loads the status page (internal/demo)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} ..."
@@ -34,7 +35,7 @@ echo "== go test (all packages)"
 go test -count=1 -timeout 15m ./...
 
 echo "== go test -race (concurrent packages)"
-race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon)(/|$)' || true)
+race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon|diag|demo)(/|$)' || true)
 go test -count=1 -race -timeout 15m $race_pkgs
 
 echo "== packaging: cross-build linux/amd64, arm64, armv7, windows/amd64; .deb checked in a throwaway root"

@@ -185,17 +185,41 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// cookieName carries the diagnostics token for a browser that opened
+// /?token=… once.
+const cookieName = "posbridge_diag"
+
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.opts.Token == "" {
 		return next
 	}
 	want := []byte(s.opts.Token)
+	valid := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A link with ?token= logs a browser in: a cookie, then a redirect
+		// that takes the token out of the address bar.
+		if q := r.URL.Query(); q.Has("token") && r.Method == http.MethodGet {
+			if !valid(q.Get("token")) {
+				http.Error(w, "wrong diagnostics token", http.StatusUnauthorized)
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.opts.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			q.Del("token")
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			_, got, ok = r.BasicAuth()
 		}
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !ok {
+			if c, err := r.Cookie(cookieName); err == nil {
+				got, ok = c.Value, true
+			}
+		}
+		if !ok || !valid(got) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="posbridge diagnostics (password: the diagnostics token)"`)
 			http.Error(w, "diagnostics token required", http.StatusUnauthorized)
 			return
