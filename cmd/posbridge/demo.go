@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	fmt.Fprintf(out, "  Hesabe simulator   %s\n", s.Sim.APIURL())
 	fmt.Fprintf(out, "  till API           %s\n", s.Daemon.APIURL())
 	fmt.Fprintf(out, "  API token          %s\n", s.Token)
-	fmt.Fprintf(out, "  status page        %s/   (user: anything, password: the token)\n", s.Daemon.DiagURL())
+	fmt.Fprintf(out, "  status page        %s/?token=%s\n", s.Daemon.DiagURL(), s.Token)
 	fmt.Fprintf(out, "  terminals          %s over MQTT (embedded broker %s)", demo.MQTTTerminal, s.Daemon.BrokerAddr())
 	if s.SerialPort != "" {
 		fmt.Fprintf(out, ", %s over serial %s", demo.SerialTerminal, s.SerialPort)

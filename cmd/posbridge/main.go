@@ -56,6 +56,7 @@ func commands() []*command {
 		}},
 		{name: "sim", summary: "simulators that stand in for the gateway and terminals", sub: []*command{
 			{name: "hesabe", summary: "run the Hesabe simulator (with fault injection)", run: runSimHesabe},
+			{name: "terminal", summary: "run a simulated card terminal over serial or MQTT", run: runSimTerminal},
 		}},
 		{name: "pay", summary: "take a payment through the running bridge and follow it to its end", run: runPay},
 		{name: "checkouts", summary: "list, show or cancel checkouts of the running bridge", run: runCheckouts},

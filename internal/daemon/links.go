@@ -38,13 +38,12 @@ func newLinks(cfg config.Config, log *slog.Logger, trace *diag.Trace, mets *diag
 }
 
 // hubConfig maps the config file's terminals to the hub's.
-func (l *links) hubConfig(onEvent func(pos.TerminalEvent)) (terminal.Config, error) {
+func (l *links) hubConfig(onEvent func(pos.TerminalEvent) error) (terminal.Config, error) {
 	hc := terminal.Config{
 		Logger: l.log,
-		OnEvent: func(ctx context.Context, ev pos.TerminalEvent) error {
-			onEvent(ev)
-			return nil
-		},
+		// A result the engine could not take stays unacknowledged at the
+		// terminal, which sends it again: at least once, never lost.
+		OnEvent: func(ctx context.Context, ev pos.TerminalEvent) error { return onEvent(ev) },
 		Trace: func(t terminal.Trace) {
 			f := diag.Frame{At: t.At, Dir: string(t.Dir), Terminal: t.TerminalID, Link: string(t.Link), Kind: t.Kind, Bytes: t.Bytes}
 			l.trace.Record(f)
@@ -81,7 +80,7 @@ func (l *links) hubConfig(onEvent func(pos.TerminalEvent)) (terminal.Config, err
 
 // open starts the embedded broker (if used) and the hub. Terminal events
 // go to onEvent.
-func (l *links) open(ctx context.Context, onEvent func(pos.TerminalEvent)) error {
+func (l *links) open(ctx context.Context, onEvent func(pos.TerminalEvent) error) error {
 	hc, err := l.hubConfig(onEvent)
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ type Options struct {
 	Delay time.Duration
 	// Script overrides Mode per terminal id (a sequence of actions).
 	Script map[string][]termsim.Action
+	// ExtraTerminals adds this many terminals (ids T0001…) known to the
+	// simulator, with no local link: results come from gateway polling.
+	// The load command uses them to spread checkouts.
+	ExtraTerminals int
 	// Configure may change the generated config before the daemon starts.
 	Configure func(*config.Config)
 	// Logger for the daemon (default: discard). LogLevel applies to it.
@@ -99,7 +103,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		dataDir = s.tmpDir
 	}
-	s.Sim, err = hesabesim.Start("127.0.0.1:0", hesabesim.DefaultOptions())
+	simOpts := hesabesim.DefaultOptions()
+	extra := make([]string, opts.ExtraTerminals)
+	for i := range extra {
+		extra[i] = fmt.Sprintf("T%04d", i+1)
+		simOpts.Merchants[0].Terminals = append(simOpts.Merchants[0].Terminals,
+			hesabe.Terminal{ID: int64(1000 + i), TerminalID: extra[i], TerminalName: "A99", PosType: 1, MerchantID: 84, MerchantCode: "842217"})
+	}
+	s.Sim, err = hesabesim.Start("127.0.0.1:0", simOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +127,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.Checkout.PollInterval = config.Duration(time.Second)
 	cfg.Checkout.DrainRate = 0
 	cfg.Terminals = []config.Terminal{{ID: MQTTTerminal, Name: "Lane 1 (simulated A99)", Link: "mqtt"}}
+	for _, id := range extra {
+		cfg.Terminals = append(cfg.Terminals, config.Terminal{ID: id, Link: "none"})
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

@@ -290,21 +290,27 @@ func (e *Engine) pollLate(ctx context.Context) {
 // different terminals' results are committed together.
 const eventShards = 8
 
+// ErrEventsBusy is returned by OnTerminalEvent when the engine's event
+// queue is full. A terminal link then leaves the result unacknowledged, so
+// the terminal sends it again; gateway polling would find it too.
+var ErrEventsBusy = errors.New("engine: terminal event queue full; send it again")
+
 // OnTerminalEvent takes an event from a terminal link. It never blocks:
 // events are queued for the engine's event loops, and when that queue is
-// full the event is dropped (counted; gateway polling still finds the
-// result). Events are matched by TransactionID, else InvoiceNumber;
-// repeats are harmless.
-func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) {
+// full the event is refused with ErrEventsBusy (and counted). Events are
+// matched by TransactionID, else InvoiceNumber; repeats are harmless.
+func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) error {
 	if ev.Kind != pos.TerminalAck && ev.Kind != pos.TerminalResult {
-		return
+		return nil
 	}
 	select {
 	case e.events[shardOf(ev.TerminalID)] <- ev:
+		return nil
 	default:
 		e.droppedEvents.Add(1)
-		e.log.Warn("terminal event dropped: engine busy (gateway polling will find the result)",
+		e.log.Warn("terminal event refused: engine busy (the terminal resends it; gateway polling finds it too)",
 			"terminal", ev.TerminalID, "kind", ev.Kind)
+		return ErrEventsBusy
 	}
 }
 
