@@ -2,9 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os/user"
 	"runtime"
+	"syscall"
+	"time"
 
+	"github.com/posbridge/posbridge/internal/config"
 	"github.com/posbridge/posbridge/internal/doctor"
 	"github.com/posbridge/posbridge/internal/service"
 )
@@ -22,7 +31,7 @@ func runDoctor(ctx context.Context, e env, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	rs := doctor.Run(ctx, doctor.Options{ConfigPath: *cfgPath, ServiceUser: *svcUser})
+	rs := doctor.Run(ctx, doctor.Options{ConfigPath: *cfgPath, ServiceUser: *svcUser, Pinger: daemonPinger{cfgPath: *cfgPath}})
 	var err error
 	if *asJSON {
 		err = doctor.WriteJSON(e.stdout, rs)
@@ -47,4 +56,46 @@ func defaultServiceUser() string {
 		return ""
 	}
 	return service.LinuxUser
+}
+
+// daemonPinger pings terminals through the running bridge's diagnostics
+// endpoint: the bridge owns the serial ports and the MQTT session, so the
+// doctor asks it rather than opening the links itself.
+type daemonPinger struct{ cfgPath string }
+
+func (p daemonPinger) Ping(ctx context.Context, t config.Terminal) (time.Duration, error) {
+	cfg, err := config.Load(p.cfgPath)
+	if err != nil {
+		return 0, err
+	}
+	token := cfg.Diagnostics.Token.Value()
+	if token == "" {
+		token = cfg.API.Token.Value()
+	}
+	u := "http://" + loopbackAddr(cfg.Diagnostics.Listen) + "/terminals/" + url.PathEscape(t.ID) + "/ping"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return 0, doctor.ErrNotRunning
+		}
+		return 0, fmt.Errorf("ask the running posbridge: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return 0, errors.New(e.Error)
+		}
+		return 0, fmt.Errorf("diagnostics endpoint answered HTTP %d", resp.StatusCode)
+	}
+	return time.Since(start), nil
 }

@@ -279,6 +279,14 @@ log:
 		return list[0].Connected && list[1].Connected
 	})
 
+	// doctor pings both terminals through the running bridge.
+	out, _ := exec.Command(bin, "doctor", "--config", cfgPath, "--service-user", "").CombinedOutput()
+	for _, id := range []string{"29708454", "48515"} {
+		if !strings.Contains(string(out), "ok    terminal "+id+" ping: answered in") {
+			t.Fatalf("doctor did not ping terminal %s through the bridge:\n%s", id, out)
+		}
+	}
+
 	pay := func(key, terminal, amount string, deadline int64) pos.Checkout {
 		t.Helper()
 		co, _, err := c.Create(ctx, key, api.CreateBody{TerminalID: terminal, Amount: amount, TillRef: key, DeadlineSeconds: deadline})

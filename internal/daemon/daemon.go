@@ -267,5 +267,6 @@ func (d *Daemon) sources() diag.Sources {
 		Ports:     listPorts,
 		Trace:     d.trace,
 		Errors:    d.opts.Recent,
+		Ping:      d.links.ping,
 	}
 }

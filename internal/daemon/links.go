@@ -127,6 +127,17 @@ func (l *links) BrokerAddr() string {
 	return l.broker.Addr()
 }
 
+// ping asks a terminal to answer over its link.
+func (l *links) ping(ctx context.Context, id string) error {
+	if !l.linked(id) {
+		return fmt.Errorf("terminal %q has no local link (link: none or not configured)", id)
+	}
+	if l.hub == nil {
+		return terminal.ErrClosed
+	}
+	return l.hub.Ping(ctx, id)
+}
+
 // PushInvoice implements engine.TerminalLink.
 func (l *links) PushInvoice(ctx context.Context, c pos.Checkout) error {
 	if l.hub == nil || !l.linked(c.TerminalID) {

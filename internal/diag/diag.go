@@ -9,6 +9,7 @@ package diag
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,9 @@ type Sources struct {
 	Ports     func() ([]PortInfo, error)
 	Trace     *Trace
 	Errors    *logging.Recent
+	// Ping asks a terminal to answer over its link (for `posbridge doctor`,
+	// which cannot open the links the running bridge holds).
+	Ping func(ctx context.Context, terminalID string) error
 }
 
 // Options configures the endpoint.
@@ -181,6 +185,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.auth(s.metricsHandler()))
 	mux.Handle("GET /status.json", s.auth(http.HandlerFunc(s.handleStatusJSON)))
 	mux.Handle("GET /trace", s.auth(http.HandlerFunc(s.handleTrace)))
+	mux.Handle("POST /terminals/{id}/ping", s.auth(http.HandlerFunc(s.handlePing)))
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handlePage)))
 	return mux
 }
@@ -226,6 +231,26 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// handlePing pings a terminal: 200 {"rtt_ms":N} or 502 {"error":"..."}.
+func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.src.Ping == nil {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintln(w, `{"error":"no terminal links"}`)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.src.Ping(ctx, r.PathValue("id")); err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		js, _ := json.Marshal(map[string]string{"error": err.Error()})
+		_, _ = w.Write(js)
+		return
+	}
+	fmt.Fprintf(w, `{"rtt_ms":%.3f}`+"\n", float64(time.Since(start).Microseconds())/1000)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

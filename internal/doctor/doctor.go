@@ -13,6 +13,7 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,6 +50,10 @@ type Result struct {
 type Pinger interface {
 	Ping(ctx context.Context, t config.Terminal) (time.Duration, error)
 }
+
+// ErrNotRunning is returned by a Pinger that pings through the running
+// bridge when none runs: the ping check is then skipped, not failed.
+var ErrNotRunning = errors.New("posbridge is not running")
 
 // Options configures a run. Zero fields take defaults.
 type Options struct {

@@ -153,17 +153,17 @@ func (r *run) checkTerminals(ctx context.Context) {
 			r.add(name+" ping", Skip, "not available in this build (needs the terminal hub)", "")
 			continue
 		}
-		if !linkOK || (r.posbridgeRunning && t.Link == "serial") {
-			why := "its link failed above"
-			if linkOK {
-				why = "the running posbridge holds the port"
-			}
-			r.add(name+" ping", Skip, why, "")
+		if !linkOK {
+			r.add(name+" ping", Skip, "its link failed above", "")
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 		rtt, err := r.opt.Pinger.Ping(pctx, t)
 		cancel()
+		if errors.Is(err, ErrNotRunning) {
+			r.add(name+" ping", Skip, "posbridge is not running: start it, then run doctor again to ping the terminal through it", "")
+			continue
+		}
 		if err != nil {
 			r.add(name+" ping", Fail, "no answer: "+oneLine(err.Error()), "check that the terminal is on, the posbridge app is running on it and paired to this bridge")
 			continue
