@@ -142,7 +142,7 @@ func runHesabeTerminals(ctx context.Context, e env, args []string) int {
 	if err := cfg.RequireGateway(); err != nil {
 		return fail(e, "%s: %v", *cfgPath, err)
 	}
-	client, err := hesabe.New(hesabeConfig(cfg))
+	client, err := hesabe.New(cfg.Hesabe.Client())
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -165,14 +165,4 @@ func runHesabeTerminals(ctx context.Context, e env, args []string) int {
 	}
 	_ = tw.Flush()
 	return exitOK
-}
-
-// hesabeConfig maps the config file's hesabe section to the client's.
-func hesabeConfig(cfg config.Config) hesabe.Config {
-	h := cfg.Hesabe
-	return hesabe.Config{
-		MerchantURL: h.MerchantURL, PaymentURL: h.PaymentURL, MerchantCode: h.MerchantCode,
-		AccessCode: h.AccessCode.Value(), SecretKey: h.SecretKey.Value(), IVKey: h.IVKey.Value(),
-		Username: h.Username, Password: h.Password.Value(), Timeout: h.Timeout.D(),
-	}
 }

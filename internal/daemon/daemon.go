@@ -78,7 +78,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.CloseTimeout = 20 * time.Second
 	}
 	d := &Daemon{opts: opts, cfg: cfg, log: opts.Logger, metrics: diag.NewMetrics(), trace: diag.NewTrace(500)}
-	hc := hesabeConfig(cfg)
+	hc := cfg.Hesabe.Client()
 	hc.Logger = d.log.With("component", "hesabe")
 	hc.HTTPClient = opts.HesabeHTTP
 	hc.OnCall = d.metrics.ObserveGateway
@@ -88,15 +88,6 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.gateway = gw
 	return d, nil
-}
-
-func hesabeConfig(cfg config.Config) hesabe.Config {
-	h := cfg.Hesabe
-	return hesabe.Config{
-		MerchantURL: h.MerchantURL, PaymentURL: h.PaymentURL, MerchantCode: h.MerchantCode,
-		AccessCode: h.AccessCode.Value(), SecretKey: h.SecretKey.Value(), IVKey: h.IVKey.Value(),
-		Username: h.Username, Password: h.Password.Value(), Timeout: h.Timeout.D(),
-	}
 }
 
 // Open starts every part. On error, what was opened is closed again.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posbridge/posbridge/internal/config"
 	"github.com/posbridge/posbridge/internal/hesabe"
 )
 
@@ -166,16 +165,6 @@ func (r *run) checkClock(ctx context.Context, u *url.URL) {
 	}
 }
 
-// hesabeConfig maps the config file's hesabe section to the client's.
-func hesabeConfig(cfg config.Config, timeout time.Duration) hesabe.Config {
-	h := cfg.Hesabe
-	return hesabe.Config{
-		MerchantURL: h.MerchantURL, PaymentURL: h.PaymentURL, MerchantCode: h.MerchantCode,
-		AccessCode: h.AccessCode.Value(), SecretKey: h.SecretKey.Value(), IVKey: h.IVKey.Value(),
-		Username: h.Username, Password: h.Password.Value(), Timeout: timeout,
-	}
-}
-
 // checkLogin logs in (the terminal list call does) and checks that every
 // configured terminal is registered for this merchant.
 func (r *run) checkLogin(ctx context.Context) {
@@ -183,7 +172,9 @@ func (r *run) checkLogin(ctx context.Context) {
 		r.add("gateway.login", Skip, "the gateway account is incomplete (see config.complete)", "")
 		return
 	}
-	c, err := hesabe.New(hesabeConfig(r.cfg, 2*r.opt.Timeout))
+	hc := r.cfg.Hesabe.Client()
+	hc.Timeout = 2 * r.opt.Timeout
+	c, err := hesabe.New(hc)
 	if err != nil {
 		r.add("gateway.login", Fail, oneLine(err.Error()), "correct the hesabe section")
 		return
