@@ -153,9 +153,7 @@ func runHesabeTerminals(ctx context.Context, e env, args []string) int {
 		return fail(e, "%v", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(terms)
+		printJSON(e, terms)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

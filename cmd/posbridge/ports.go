@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -20,12 +19,10 @@ func runPorts(ctx context.Context, e env, args []string) int {
 		return fail(e, "ports: %v", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
 		if ports == nil {
 			ports = []serial.PortInfo{}
 		}
-		_ = enc.Encode(ports)
+		printJSON(e, ports)
 		return exitOK
 	}
 	if len(ports) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -179,9 +178,7 @@ func describe(c pos.Checkout) string {
 
 func printCheckout(e env, c pos.Checkout, asJSON bool) int {
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(c)
+		printJSON(e, c)
 		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "%s %s %s KWD terminal %s (%s)\n", c.ID, c.State, c.Amount, c.TerminalID, describe(c))
@@ -211,9 +208,7 @@ func runCheckouts(ctx context.Context, e env, args []string) int {
 			return fail(e, "checkouts: %v", err)
 		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(list)
+			printJSON(e, list)
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -267,9 +262,7 @@ func runTerminals(ctx context.Context, e env, args []string) int {
 		return fail(e, "terminals: %v", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(list)
+		printJSON(e, list)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
