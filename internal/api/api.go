@@ -11,14 +11,12 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/pos"
 )
 
@@ -82,16 +80,11 @@ type Options struct {
 // Server is the till API server. It owns its listener: Open fails at once
 // when the port is busy.
 type Server struct {
+	*httpserve.Server
 	opts   Options
 	engine Engine
 	terms  Terminals
 	log    *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
-	wg     sync.WaitGroup
-	// stop ends long polls and event streams on Close.
-	stop     chan struct{}
-	stopOnce sync.Once
 }
 
 // New returns a server; call Open to listen.
@@ -108,51 +101,12 @@ func New(engine Engine, terms Terminals, opts Options) (*Server, error) {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 60 * time.Second
 	}
-	s := &Server{opts: opts, engine: engine, terms: terms, log: opts.Logger, stop: make(chan struct{})}
+	s := &Server{opts: opts, engine: engine, terms: terms, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.Server = httpserve.New("till API", opts.Addr, s.Handler(), s.log)
 	return s, nil
-}
-
-// Open listens and serves in the background.
-func (s *Server) Open() error {
-	ln, err := net.Listen("tcp", s.opts.Addr)
-	if err != nil {
-		return fmt.Errorf("api: listen %s: %w", s.opts.Addr, err)
-	}
-	s.ln = ln
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("till API stopped", "err", err)
-		}
-	}()
-	return nil
-}
-
-// URL is the server's base URL, e.g. http://127.0.0.1:8470.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
-
-// Close ends long polls and streams, then shuts down within ctx.
-func (s *Server) Close(ctx context.Context) error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	if s.ln == nil {
-		return nil
-	}
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-	}
-	s.wg.Wait()
-	return err
 }
 
 // Routes lists the API's routes ("METHOD /path"); docs/openapi.yaml must

@@ -184,7 +184,7 @@ func (s *Server) withStop(ctx context.Context) (context.Context, context.CancelF
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
-		case <-s.stop:
+		case <-s.Stopping():
 			cancel()
 		case <-ctx.Done():
 		}
@@ -267,7 +267,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.stop:
+		case <-s.Stopping():
 			return
 		case <-tick.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {

@@ -10,15 +10,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/logging"
 	"github.com/posbridge/posbridge/internal/pos"
 )
@@ -103,15 +101,11 @@ type Options struct {
 
 // Server is the diagnostics endpoint.
 type Server struct {
+	*httpserve.Server
 	src     Sources
 	opts    Options
 	log     *slog.Logger
-	ln      net.Listener
-	srv     *http.Server
-	wg      sync.WaitGroup
 	metrics *Metrics
-	stop    chan struct{}
-	once    sync.Once
 }
 
 // New returns the endpoint; call Open to listen.
@@ -131,50 +125,15 @@ func New(src Sources, m *Metrics, opts Options) *Server {
 	if src.Started.IsZero() {
 		src.Started = opts.Now()
 	}
-	s := &Server{src: src, opts: opts, log: opts.Logger, metrics: m, stop: make(chan struct{})}
+	s := &Server{src: src, opts: opts, log: opts.Logger, metrics: m}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if m != nil {
 		m.attach(s)
 	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.Server = httpserve.New("diagnostics endpoint", opts.Addr, s.Handler(), s.log)
 	return s
-}
-
-// Open listens and serves in the background; a busy port fails here.
-func (s *Server) Open() error {
-	ln, err := net.Listen("tcp", s.opts.Addr)
-	if err != nil {
-		return fmt.Errorf("diagnostics: listen %s: %w", s.opts.Addr, err)
-	}
-	s.ln = ln
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("diagnostics endpoint stopped", "err", err)
-		}
-	}()
-	return nil
-}
-
-// URL is the endpoint's base URL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
-
-// Close stops streams and shuts down within ctx.
-func (s *Server) Close(ctx context.Context) error {
-	s.once.Do(func() { close(s.stop) })
-	if s.ln == nil {
-		return nil
-	}
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-	}
-	s.wg.Wait()
-	return err
 }
 
 // Handler returns the endpoint's routes.

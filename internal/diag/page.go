@@ -115,7 +115,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.stop:
+		case <-s.Stopping():
 			return
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
