@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/pos"
 )
 
@@ -248,41 +249,14 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 //
 // with a comment line every 15 s to keep proxies from closing the stream.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		s.fail(w, r, errors.New("streaming unsupported by the connection"))
-		return
-	}
 	events, cancel := s.engine.Subscribe()
 	defer cancel()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, ": posbridge checkout events\n\n")
-	fl.Flush()
-	tick := time.NewTicker(15 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.Stopping():
-			return
-		case <-tick.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
-			fl.Flush()
-		case c, open := <-events:
-			if !open {
-				return
-			}
-			js, _ := json.Marshal(c)
-			if _, err := fmt.Fprintf(w, "event: checkout\nid: %s/%s\ndata: %s\n\n", c.ID, c.UpdatedAt.Format(time.RFC3339Nano), js); err != nil {
-				return
-			}
-			fl.Flush()
-		}
+	err := httpserve.Stream(w, r, s.Stopping(), "posbridge checkout events", events, func(w io.Writer, c pos.Checkout) error {
+		js, _ := json.Marshal(c)
+		_, err := fmt.Fprintf(w, "event: checkout\nid: %s/%s\ndata: %s\n\n", c.ID, c.UpdatedAt.Format(time.RFC3339Nano), js)
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
 	}
 }

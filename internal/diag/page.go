@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/logging"
 )
 
@@ -97,35 +99,18 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 
 // handleTrace streams new frames as Server-Sent Events.
 func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok || s.src.Trace == nil {
+	if s.src.Trace == nil {
 		http.Error(w, "no trace", http.StatusNotFound)
 		return
 	}
 	frames, cancel := s.src.Trace.Subscribe()
 	defer cancel()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": frame trace\n\n")
-	fl.Flush()
-	tick := time.NewTicker(15 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.Stopping():
-			return
-		case <-tick.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-			fl.Flush()
-		case f := <-frames:
-			js, _ := json.Marshal(f)
-			if _, err := fmt.Fprintf(w, "event: frame\ndata: %s\n\n", js); err != nil {
-				return
-			}
-			fl.Flush()
-		}
+	err := httpserve.Stream(w, r, s.Stopping(), "frame trace", frames, func(w io.Writer, f Frame) error {
+		js, _ := json.Marshal(f)
+		_, err := fmt.Fprintf(w, "event: frame\ndata: %s\n\n", js)
+		return err
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
