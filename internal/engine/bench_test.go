@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/benchutil"
 	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
@@ -24,24 +25,7 @@ import (
 
 // BenchmarkRawFsync is the disk's floor, measured in the same run as the
 // accept benchmarks: one 512-byte write plus fsync per operation.
-func BenchmarkRawFsync(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 512)
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		if _, err := f.WriteAt(buf, int64(i%1024)*4096); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fsyncs/s")
-}
+func BenchmarkRawFsync(b *testing.B) { benchutil.RawFsync(b) }
 
 // BenchmarkAccept measures durable accepts through the engine (validation,
 // idempotency look-up, request hash, group-committed store write) with 1,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/benchutil"
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
 )
@@ -17,24 +18,7 @@ import (
 // BenchmarkRawFsync is the disk's floor: one small write plus fsync per
 // operation, on the same file system as the other benchmarks. Compare
 // Create's creates/s with this fsyncs/s.
-func BenchmarkRawFsync(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 512)
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		if _, err := f.WriteAt(buf, int64(i%1024)*4096); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fsyncs/s")
-}
+func BenchmarkRawFsync(b *testing.B) { benchutil.RawFsync(b) }
 
 // BenchmarkCreate measures durable accepts: each Create returns only after
 // its group commit is fsynced. Callers are goroutines (tills) each with

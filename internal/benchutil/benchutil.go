@@ -1,0 +1,33 @@
+// Package benchutil holds measurements shared by several packages'
+// benchmarks, so that the numbers they print beside each other come from
+// the same code.
+package benchutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// RawFsync is the disk's floor, measured in the same run as a package's
+// durable-write benchmarks: one 512-byte write plus fsync per operation,
+// reported as fsyncs/s.
+func RawFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		if _, err := f.WriteAt(buf, int64(i%1024)*4096); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fsyncs/s")
+}
