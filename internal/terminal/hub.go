@@ -367,8 +367,13 @@ func (h *Hub) linkUp(t *term) {
 			t.reconnects++
 		}
 		t.everUp = true
+		if !t.linkUp {
+			// A fresh link: who is there must be asked again. A presence
+			// replayed while the terminal is already up (its hello can
+			// overtake it) keeps the identification, so it does not flap.
+			t.identified = false
+		}
 		t.linkUp = true
-		t.identified = false
 		t.lastPing = time.Now()
 	})
 	h.send(t, h.ids.New(protocol.KindIdentify, t.id))
