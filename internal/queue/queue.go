@@ -109,7 +109,9 @@ var (
 	bDeadline  = []byte("deadline") // deadline, seq → nil (non-final)
 	bDone      = []byte("done")     // finished-at, seq → nil (final)
 
-	allBuckets = [][]byte{bMeta, bCheckouts, bIdem, bFIFO, bUnsent, bDue, bDueTerm, bActive, bDeadline, bDone}
+	checkoutBuckets = [][]byte{bMeta, bCheckouts, bIdem, bFIFO, bUnsent, bDue, bDueTerm, bActive, bDeadline, bDone}
+	// allBuckets: the checkout buckets and the request outbox's (requests.go).
+	allBuckets = append(checkoutBuckets[:len(checkoutBuckets):len(checkoutBuckets)], requestBuckets...)
 
 	kSchema   = []byte("schema")
 	kInstance = []byte("instance")
