@@ -107,6 +107,13 @@ type Options struct {
 	// CustomerName is sent to Hesabe when the till gives no customer name
 	// (Hesabe requires one).
 	CustomerName string
+	// Requests are the other request kinds the bridge delivers (customers,
+	// installment batches, payees), each with its rules (requests.go).
+	// A kind without a handler is refused.
+	Requests map[pos.RequestKind]RequestHandler
+	// MaxPendingRequests bounds how many of those wait (queued or being
+	// sent) at once; beyond it SubmitRequest answers pos.ELimit. 0: 10,000.
+	MaxPendingRequests int
 	// Terminal is the optional local terminal link (nil: results only from
 	// gateway polling).
 	Terminal TerminalLink
@@ -162,6 +169,9 @@ func (o Options) withDefaults() Options {
 	if o.CustomerName == "" {
 		o.CustomerName = d.CustomerName
 	}
+	if o.MaxPendingRequests <= 0 {
+		o.MaxPendingRequests = 10000
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -193,6 +203,7 @@ type Engine struct {
 
 	health health
 	notify notifier
+	reqs   requestState
 
 	mu       sync.Mutex
 	inflight map[string]bool      // terminals with a submission in this process
@@ -219,6 +230,8 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		wake:     make(chan struct{}, 1),
 		inflight: map[string]bool{},
 		late:     map[string]lateWatch{},
+		reqs: requestState{wake: make(chan struct{}, 1), inflight: map[string]bool{},
+			gates: map[string]*gatewayGate{}},
 	}
 	for i := range e.events {
 		e.events[i] = make(chan pos.TerminalEvent, 256)
@@ -259,7 +272,10 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err := e.loadLate(ctx); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
 	}
-	loops := []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.probeLoop, e.pruneLoop}
+	if err := e.reconcileRequests(ctx); err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+	loops := []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.probeLoop, e.pruneLoop, e.requestLoop}
 	for _, ch := range e.events {
 		loops = append(loops, func() { e.eventLoop(ch) })
 	}

@@ -69,6 +69,7 @@ func (h *health) ok() {
 		h.e.recover = true
 		h.e.mu.Unlock()
 		h.e.kick()
+		h.e.kickRequests()
 	}
 }
 

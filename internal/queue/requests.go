@@ -29,7 +29,7 @@ import (
 var (
 	bReq     = []byte("req")     // seq → request record
 	bReqIdem = []byte("reqidem") // kind 0x00 idempotency key → seq
-	bReqDue  = []byte("reqdue")  // next-attempt time, seq → nil (queued only)
+	bReqDue  = []byte("reqdue")  // gateway 0x00 next-attempt time, seq → nil (queued only)
 	bReqOpen = []byte("reqopen") // seq → nil (submitting: outcome unknown after a crash)
 	bReqDone = []byte("reqdone") // finished-at, seq → nil (final)
 
@@ -86,6 +86,15 @@ func (s *Store) parseReqID(id string) (uint64, bool) {
 	}
 	seq, err := strconv.ParseUint(rest, 10, 64)
 	return seq, err == nil && seq > 0 && s.formatReqID(seq) == id
+}
+
+// reqDueKey orders one gateway's queued requests by next attempt, then
+// acceptance, so one gateway's backlog never hides another's.
+func reqDueKey(gateway string, t time.Time, seq uint64) []byte {
+	k := make([]byte, 0, len(gateway)+17)
+	k = append(k, gateway...)
+	k = append(k, 0)
+	return append(k, timeSeqKey(t, seq)...)
 }
 
 func reqIdemKey(kind pos.RequestKind, key string) []byte {
@@ -148,7 +157,7 @@ func (b *reqBuckets) put(old, r *reqRecord) error {
 	if old != nil {
 		switch old.State {
 		case pos.RequestQueued:
-			if err := b.due.Delete(timeSeqKey(old.NextAttemptAt, old.Seq)); err != nil {
+			if err := b.due.Delete(reqDueKey(old.Gateway, old.NextAttemptAt, old.Seq)); err != nil {
 				return err
 			}
 		case pos.RequestSubmitting:
@@ -160,7 +169,7 @@ func (b *reqBuckets) put(old, r *reqRecord) error {
 	var err error
 	switch {
 	case r.State == pos.RequestQueued:
-		err = b.due.Put(timeSeqKey(r.NextAttemptAt, r.Seq), nil)
+		err = b.due.Put(reqDueKey(r.Gateway, r.NextAttemptAt, r.Seq), nil)
 	case r.State == pos.RequestSubmitting:
 		err = b.open.Put(key, nil)
 	case r.State.Final():
@@ -192,6 +201,8 @@ func (s *Store) CreateRequest(ctx context.Context, r pos.Request, maxPending int
 	switch {
 	case r.Kind == "":
 		return pos.Request{}, false, pos.FieldErrorf(pos.EInvalid, "kind", "is required")
+	case r.Gateway == "" || len(r.Gateway) > maxKeyLen || strings.ContainsRune(r.Gateway, 0):
+		return pos.Request{}, false, pos.FieldErrorf(pos.EInvalid, "gateway", "is required (at most %d bytes, no NUL)", maxKeyLen)
 	case len(r.IdempotencyKey) > maxKeyLen:
 		return pos.Request{}, false, pos.FieldErrorf(pos.EInvalid, "idempotency_key", "must be at most %d bytes", maxKeyLen)
 	case r.IdempotencyKey != "" && r.RequestHash == "":
@@ -342,15 +353,17 @@ func (s *Store) GetRequest(ctx context.Context, id string) (pos.Request, error) 
 	return out.Request, nil
 }
 
-// DueRequests returns up to max queued requests whose next attempt is at
-// or before now, in (next-attempt, acceptance) order.
-func (s *Store) DueRequests(ctx context.Context, now time.Time, max int) ([]pos.Request, error) {
-	end := timeBytes(now)
+// DueRequests returns up to max queued requests for gateway whose next
+// attempt is at or before now, in (next-attempt, acceptance) order.
+func (s *Store) DueRequests(ctx context.Context, gateway string, now time.Time, max int) ([]pos.Request, error) {
+	prefix := append([]byte(gateway), 0)
+	end := append(prefix[:len(prefix):len(prefix)], timeBytes(now)...)
 	var out []pos.Request
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := s.openReq(tx)
 		c := b.due.Cursor()
-		for k, _ := c.First(); k != nil && len(out) < max && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+		for k, _ := c.Seek(prefix); k != nil && len(out) < max && bytes.HasPrefix(k, prefix) &&
+			bytes.Compare(k[:len(end)], end) <= 0; k, _ = c.Next() {
 			r, err := b.load(seqOf(k))
 			if err != nil {
 				return err
@@ -366,11 +379,12 @@ func (s *Store) DueRequests(ctx context.Context, now time.Time, max int) ([]pos.
 }
 
 // NextRequestDue returns the earliest next-attempt time of a queued
-// request; ok is false when none is queued.
-func (s *Store) NextRequestDue(ctx context.Context) (at time.Time, ok bool, err error) {
+// request for gateway; ok is false when none is queued.
+func (s *Store) NextRequestDue(ctx context.Context, gateway string) (at time.Time, ok bool, err error) {
+	prefix := append([]byte(gateway), 0)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		if k, _ := s.openReq(tx).due.Cursor().First(); k != nil {
-			at, ok = timeOf(k), true
+		if k, _ := s.openReq(tx).due.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+			at, ok = timeOf(k[len(prefix):]), true
 		}
 		return nil
 	})
@@ -450,8 +464,18 @@ func (s *Store) RequestStats(ctx context.Context) (RequestStats, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := s.openReq(tx)
 		st.Pending = int(b.pending())
-		if k, _ := b.due.Cursor().First(); k != nil {
-			st.NextDue = timeOf(k)
+		// The first key of each gateway's range: seek past one gateway
+		// to reach the next.
+		c := b.due.Cursor()
+		for k, _ := c.First(); k != nil; {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k) < i+17 {
+				return errIndex("malformed request due key %x", k)
+			}
+			if at := timeOf(k[i+1:]); st.NextDue.IsZero() || at.Before(st.NextDue) {
+				st.NextDue = at
+			}
+			k, _ = c.Seek(append(k[:i:i], 1))
 		}
 		return nil
 	})
@@ -521,7 +545,7 @@ func (s *Store) checkRequests(tx *bolt.Tx) error {
 				return errIndex("request %s: its idempotency key does not point to it", r.ID)
 			}
 		}
-		inDue := b.due.Get(timeSeqKey(r.NextAttemptAt, r.Seq)) != nil
+		inDue := b.due.Get(reqDueKey(r.Gateway, r.NextAttemptAt, r.Seq)) != nil
 		inOpen := b.open.Get(k) != nil
 		inDone := r.State.Final() && b.done.Get(timeSeqKey(r.FinishedAt, r.Seq)) != nil
 		switch {

@@ -87,7 +87,7 @@ func TestRequestLifecycle(t *testing.T) {
 	clk.Add(time.Millisecond)
 	b := mustCreateReq(t, s, newReq(pos.KindInstallments, "b", `{"n":2}`))
 
-	due, err := s.DueRequests(ctx, clk.Now(), 10)
+	due, err := s.DueRequests(ctx, "hesabe", clk.Now(), 10)
 	if err != nil || len(due) != 2 || due[0].ID != a.ID || due[1].ID != b.ID {
 		t.Fatalf("due = %v, %v", due, err)
 	}
@@ -104,10 +104,10 @@ func TestRequestLifecycle(t *testing.T) {
 	}
 	later := clk.Now().Add(time.Minute)
 	mustReq(t, s, a.ID, pos.RequestQueued, func(r *pos.Request) error { r.NextAttemptAt = later; return nil })
-	if due, _ := s.DueRequests(ctx, clk.Now(), 10); len(due) != 1 || due[0].ID != b.ID {
+	if due, _ := s.DueRequests(ctx, "hesabe", clk.Now(), 10); len(due) != 1 || due[0].ID != b.ID {
 		t.Fatalf("due while a backs off = %v", due)
 	}
-	if at, ok, _ := s.NextRequestDue(ctx); !ok || !at.Equal(b.NextAttemptAt) {
+	if at, ok, _ := s.NextRequestDue(ctx, "hesabe"); !ok || !at.Equal(b.NextAttemptAt) {
 		t.Fatalf("next due %v %v", at, ok)
 	}
 	clk.Add(2 * time.Minute)
@@ -228,6 +228,38 @@ func TestRequestConcurrentDurable(t *testing.T) {
 	}
 	if st, _ := s.RequestStats(context.Background()); st.Pending != len(ids) {
 		t.Fatalf("pending %d", st.Pending)
+	}
+	mustCheckReq(t, s)
+}
+
+// TestRequestDuePerGateway: one gateway's backlog never hides another's.
+func TestRequestDuePerGateway(t *testing.T) {
+	s, clk := MustOpen(t)
+	ctx := context.Background()
+	for i := range 5 {
+		mustCreateReq(t, s, newReq(pos.KindCustomer, fmt.Sprint("h", i), `{}`))
+	}
+	clk.Add(time.Second)
+	r := newReq(pos.KindCustomer, "p", `{}`)
+	r.Gateway = "hitpay"
+	p := mustCreateReq(t, s, r)
+	got, err := s.DueRequests(ctx, "hitpay", clk.Now(), 2)
+	if err != nil || len(got) != 1 || got[0].ID != p.ID {
+		t.Fatalf("hitpay due = %v, %v", got, err)
+	}
+	if got, _ := s.DueRequests(ctx, "hesabe", clk.Now(), 2); len(got) != 2 || got[0].Gateway != "hesabe" {
+		t.Fatalf("hesabe due = %v", got)
+	}
+	if got, _ := s.DueRequests(ctx, "hesab", clk.Now(), 10); len(got) != 0 {
+		t.Fatalf("a gateway name's prefix matched another gateway: %v", got)
+	}
+	at, ok, _ := s.NextRequestDue(ctx, "hitpay")
+	if !ok || !at.Equal(p.NextAttemptAt) {
+		t.Fatalf("hitpay next due %v %v", at, ok)
+	}
+	st, _ := s.RequestStats(ctx)
+	if st.Pending != 6 || !st.NextDue.Equal(p.NextAttemptAt.Add(-time.Second)) {
+		t.Fatalf("stats %+v (hitpay at %v)", st, p.NextAttemptAt)
 	}
 	mustCheckReq(t, s)
 }
