@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -51,20 +48,9 @@ func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, erro
 		return req, err
 	}
 	req.IdempotencyKey = idempotencyKey
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, pos.FieldErrorf(pos.EInvalid, "body", "is empty; send a JSON object")
-	}
-	if !utf8.Valid(body) {
-		return req, pos.FieldErrorf(pos.EInvalid, "body", "is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var in createBody
-	if err := dec.Decode(&in); err != nil {
-		return req, jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return req, pos.FieldErrorf(pos.EInvalid, "body", "has data after the JSON object")
+	if err := pos.DecodeJSON(body, &in); err != nil {
+		return req, err
 	}
 	if in.TerminalID == nil || strings.TrimSpace(*in.TerminalID) == "" {
 		return req, pos.FieldErrorf(pos.EInvalid, "terminal_id", "is required")
@@ -176,36 +162,3 @@ func jsonKind(raw json.RawMessage) string {
 	return "a number"
 }
 
-// jsonError turns a decoder error into a field-specific message.
-func jsonError(err error) error {
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			return pos.FieldErrorf(pos.EInvalid, "body", "must be a JSON object")
-		}
-		return pos.FieldErrorf(pos.EInvalid, field, "must be %s, not %s", wantType(te.Type.String()), te.Value)
-	case errors.As(err, &se):
-		return pos.FieldErrorf(pos.EInvalid, "body", "is not valid JSON (at byte %d)", se.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return pos.FieldErrorf(pos.EInvalid, "body", "is truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return pos.FieldErrorf(pos.EInvalid, name, "is not a known field")
-	}
-	return pos.FieldErrorf(pos.EInvalid, "body", "could not be decoded: %v", err)
-}
-
-func wantType(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "string":
-		return "a string"
-	case "int64":
-		return "an integer"
-	case "api.customerBody":
-		return "an object"
-	}
-	return fmt.Sprintf("of type %s", goType)
-}

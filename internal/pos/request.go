@@ -105,7 +105,7 @@ type Request struct {
 	// RequestHash fingerprints what the till asked for, to tell a retry of
 	// the same request from another request reusing its key.
 	RequestHash string `json:"-"`
-	TillRef     string `json:"till_reference,omitempty"`
+	TillRef     string `json:"till_ref,omitempty"`
 	// Payload is the gateway request exactly as it will be sent (sensitive
 	// fields already sealed). Not part of the till API.
 	Payload json.RawMessage `json:"-"`
