@@ -161,4 +161,3 @@ func jsonKind(raw json.RawMessage) string {
 	}
 	return "a number"
 }
-
