@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/simfault"
 )
 
 // The admin API (plain JSON, no auth: the simulator is a test tool and
@@ -59,33 +60,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		return s.SetInvoiceStatus(id, st)
 	}))
 	mux.HandleFunc("POST /_sim/transactions/{key}/status", setStatus(s.SetInvoiceStatusByTransaction))
-	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		writePlain(w, http.StatusOK, s.Faults())
-	})
-	mux.HandleFunc("POST /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			Spec string `json:"spec"`
-			Fault
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil {
-			writePlain(w, http.StatusBadRequest, map[string]string{"error": "body must be {\"spec\":\"KIND[:COUNT][@PATH]\"}"})
-			return
-		}
-		f := in.Fault
-		if in.Spec != "" {
-			var err error
-			if f, err = ParseFault(in.Spec); err != nil {
-				writePlain(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-				return
-			}
-		}
-		s.Inject(f)
-		writePlain(w, http.StatusOK, s.Faults())
-	})
-	mux.HandleFunc("DELETE /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		s.ClearFaults()
-		writePlain(w, http.StatusOK, []Fault{})
-	})
+	simfault.HandleAdmin(mux, faultControl{s}, FaultKinds)
 	mux.HandleFunc("POST /_sim/expire-tokens", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireTokens()
 		writePlain(w, http.StatusOK, map[string]bool{"expired": true})
@@ -94,6 +69,13 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		writePlain(w, http.StatusOK, s.Stats())
 	})
 }
+
+// faultControl lets simfault's admin API drive the simulator's faults.
+type faultControl struct{ s *Server }
+
+func (c faultControl) Inject(f Fault)  { c.s.Inject(f) }
+func (c faultControl) Clear()          { c.s.ClearFaults() }
+func (c faultControl) Faults() []Fault { return c.s.Faults() }
 
 // Admin drives a simulator through its admin API, e.g. a terminal
 // simulator marking an invoice paid at a standalone `posbridge sim hesabe`.
