@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/mail"
 	"strings"
 	"time"
@@ -59,7 +58,7 @@ func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, erro
 		return req, err
 	}
 	req.TerminalID = *in.TerminalID
-	amount, err := decodeAmount(in.Amount)
+	amount, err := pos.DecodeMoney("amount", in.Amount, false)
 	if err != nil {
 		return req, err
 	}
@@ -130,34 +129,3 @@ func checkText(field, v string, max int) error {
 }
 
 // decodeAmount accepts only a JSON string with at most 3 decimals: "1.250".
-func decodeAmount(raw json.RawMessage) (pos.Money, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `is required, as a string with up to 3 decimals, e.g. "1.250"`)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `must be a string, e.g. "1.250", not %s`, jsonKind(raw))
-	}
-	m, err := pos.ParseMoney(s)
-	switch {
-	case errors.Is(err, pos.ErrMoneyPrecision):
-		return 0, pos.FieldErrorf(pos.EInvalid, "amount", "has more than 3 decimals (KWD has 3): %q", s)
-	case err != nil:
-		return 0, pos.FieldErrorf(pos.EInvalid, "amount", `must be a decimal like "1.250": %q`, s)
-	case m <= 0:
-		return 0, pos.FieldErrorf(pos.EInvalid, "amount", "must be positive: %q", s)
-	}
-	return m, nil
-}
-
-func jsonKind(raw json.RawMessage) string {
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	}
-	return "a number"
-}

@@ -76,3 +76,40 @@ func jsonTypeName(t reflect.Type) string {
 	}
 	return fmt.Sprintf("of type %s", t)
 }
+
+// DecodeMoney reads a till's amount field: a JSON string with up to 3
+// decimals ("1.250"). zeroOK allows "0.000"; negative amounts are refused.
+// Errors are *Error naming field.
+func DecodeMoney(field string, raw json.RawMessage, zeroOK bool) (Money, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, FieldErrorf(EInvalid, field, `is required, as a string with up to 3 decimals, e.g. "1.250"`)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, FieldErrorf(EInvalid, field, `must be a string, e.g. "1.250", not %s`, jsonKind(raw))
+	}
+	m, err := ParseMoney(s)
+	switch {
+	case errors.Is(err, ErrMoneyPrecision):
+		return 0, FieldErrorf(EInvalid, field, "has more than 3 decimals (KWD has 3): %q", s)
+	case err != nil:
+		return 0, FieldErrorf(EInvalid, field, `must be a decimal like "1.250": %q`, s)
+	case m < 0 && zeroOK:
+		return 0, FieldErrorf(EInvalid, field, "must not be negative: %q", s)
+	case m <= 0 && !zeroOK:
+		return 0, FieldErrorf(EInvalid, field, "must be positive: %q", s)
+	}
+	return m, nil
+}
+
+func jsonKind(raw json.RawMessage) string {
+	switch bytes.TrimSpace(raw)[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
