@@ -3,11 +3,17 @@ package hesabesim
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
+	"weak"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/pos"
@@ -118,27 +124,49 @@ func transactionID(terminal, merchant string, id int64, now time.Time) string {
 
 var (
 	digits8to10 = regexp.MustCompile(`^[0-9]{8,10}$`)
-	emailRe     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	dateRe      = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	digits1to3  = regexp.MustCompile(`^[0-9]{1,3}$`)
+	dateRe      = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	// emailRe: dot-separated atoms (letters of any script, digits, RFC 5322
+	// atom symbols), '@', then at least two domain labels not starting or
+	// ending with '-'.
+	emailRe = regexp.MustCompile("^" + emailAtom + `(?:\.` + emailAtom + `)*@` + emailLabel + `(?:\.` + emailLabel + `)+$`)
 )
+
+const (
+	emailAtom  = "[\\p{L}\\p{M}\\p{N}!#$%&'*+/=?^_`{|}~-]+"
+	emailLabel = `[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}-]*[\p{L}\p{M}\p{N}])?`
+)
+
+// blank is how Hesabe's framework sees a required field: it trims input,
+// so a value of spaces is missing.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+func required(k string) answer {
+	return fieldError("The "+strings.ReplaceAll(k, "_", " ")+" field is required.", "حقل "+k+" مطلوب.")
+}
 
 func (s *Server) handleCustomer(req *request) answer {
 	p := req.payload
-	for _, k := range []string{"name", "email", "mobile_number"} {
-		if str(p, k) == "" {
-			return fieldError("The "+strings.ReplaceAll(k, "_", " ")+" field is required.", "حقل "+k+" مطلوب.")
-		}
-	}
-	if !digits8to10.MatchString(str(p, "mobile_number")) {
-		return fieldError("The mobile number must be 8 to 10 digits.", "يجب أن يتكون رقم الجوال من 8 إلى 10 أرقام.")
-	}
-	if !emailRe.MatchString(str(p, "email")) {
+	name, email, mobile := str(p, "name"), str(p, "email"), str(p, "mobile_number")
+	switch {
+	case blank(name):
+		return required("name")
+	case utf8.RuneCountInString(name) > hesabe.MaxNameRunes:
+		return fieldError(fmt.Sprintf("The name may not be greater than %d characters.", hesabe.MaxNameRunes),
+			fmt.Sprintf("يجب ألا يزيد الاسم عن %d حرفا.", hesabe.MaxNameRunes))
+	case blank(email):
+		return required("email")
+	case !emailRe.MatchString(email):
 		return fieldError("The email must be a valid email address.", "يجب أن يكون البريد الإلكتروني صالحا.")
+	case blank(mobile):
+		return required("mobile_number")
+	case !digits8to10.MatchString(mobile):
+		return fieldError("The mobile number must be 8 to 10 digits.", "يجب أن يتكون رقم الجوال من 8 إلى 10 أرقام.")
 	}
 	s.mu.Lock()
 	s.nextCust++
 	c := hesabe.Customer{ID: s.nextCust, CustomerID: fmt.Sprintf("8422%04d", s.nextCust%10000),
-		Name: str(p, "name"), MobileNumber: str(p, "mobile_number"), Email: str(p, "email")}
+		Name: name, MobileNumber: mobile, Email: email}
 	req.m.customers = append(req.m.customers, c)
 	s.mu.Unlock()
 	return ok("Customer created successfully", "data", map[string]any{
@@ -146,58 +174,154 @@ func (s *Server) handleCustomer(req *request) answer {
 	})
 }
 
-// Payment type codes Hesabe documents for allocatePayType.
-var payTypes = map[string]bool{"1": true, "2": true, "5": true, "7": true, "8": true, "9": true, "10": true,
-	"11": true, "12": true, "13": true, "14": true, "16": true}
+// Invoice types, and the sub-types each allows: a URL-sharing invoice
+// ("0") is delivered as a URL ("3"); an SMS invoice ("1") is sent by SMS
+// ("0"), WhatsApp ("1") or email ("2"), the last needing an address.
+var subTypesOf = map[string][]string{"0": {"3"}, "1": {"0", "1", "2"}}
 
-// validateEMI checks one installment invoice as Hesabe's docs describe.
-func validateEMI(i int, inv map[string]any, today time.Time) (string, bool) {
-	at := fmt.Sprintf("invoices.%d.", i)
-	for _, k := range []string{"amount", "expiresAt", "referenceNumber", "invoiceType", "invoiceSubType",
-		"description", "customerName", "mobileNumber", "countryCode", "allocatePayType"} {
-		if str(inv, k) == "" {
-			return "The " + at + k + " field is required.", false
-		}
+// kuwaitDate is t's date in Kuwait (UTC+3, no daylight saving), YYYY-MM-DD.
+func kuwaitDate(t time.Time) string {
+	return t.In(time.FixedZone("AST", 3*3600)).Format(time.DateOnly)
+}
+
+// payTypes splits an allocatePayType list ("1,2"; spaces around a code
+// are tolerated).
+func payTypes(list string) []string {
+	codes := strings.Split(list, ",")
+	for i := range codes {
+		codes[i] = strings.TrimSpace(codes[i])
 	}
-	amt, okAmt := inv["amount"].(string)
+	return codes
+}
+
+// validateEMI checks invoice i of a batch as Hesabe's docs describe, field
+// by field in the order the bridge's validator uses. today is Kuwait's
+// date (kuwaitDate); refs maps the reference numbers seen so far to their
+// invoice.
+func validateEMI(i int, inv map[string]any, today string, refs map[string]int) (string, bool) {
+	at := fmt.Sprintf("invoices.%d.", i)
+	req := func(k string) (string, bool) { return "The " + at + k + " field is required.", false }
+
+	amt, isString := inv["amount"].(string)
+	if blank(str(inv, "amount")) {
+		return req("amount")
+	}
 	m, err := pos.ParseMoney(amt)
-	if !okAmt || err != nil || m <= 0 || !strings.Contains(amt, ".") || len(amt)-strings.Index(amt, ".") != 4 {
+	if !isString || err != nil || !strings.Contains(amt, ".") || len(amt)-strings.Index(amt, ".") != 4 {
 		return "The " + at + "amount must be a string with 3 decimals.", false
 	}
+	if m <= 0 {
+		return "The " + at + "amount must be greater than 0.", false
+	}
+
 	exp := str(inv, "expiresAt")
-	d, err := time.Parse(time.DateOnly, exp)
-	if !dateRe.MatchString(exp) || err != nil || !d.After(today) {
+	if blank(exp) {
+		return req("expiresAt")
+	}
+	if _, err := time.Parse(time.DateOnly, exp); !dateRe.MatchString(exp) || err != nil {
+		return "The " + at + "expiresAt does not match the format Y-m-d.", false
+	}
+	if exp <= today { // both YYYY-MM-DD: text order is date order
 		return "The " + at + "expiresAt must be a date after today.", false
 	}
-	if t := str(inv, "invoiceType"); t != "0" && t != "1" {
-		return "The " + at + "invoiceType is invalid.", false
+
+	ref := str(inv, "referenceNumber")
+	if blank(ref) {
+		return req("referenceNumber")
 	}
-	if t := str(inv, "invoiceSubType"); t < "0" || t > "3" || len(t) != 1 {
-		return "The " + at + "invoiceSubType is invalid.", false
+	if _, dup := refs[ref]; dup {
+		return "The " + at + "referenceNumber field has a duplicate value.", false
 	}
+	refs[ref] = i
+
+	typ, sub := str(inv, "invoiceType"), str(inv, "invoiceSubType")
+	switch {
+	case typ == "":
+		return req("invoiceType")
+	case subTypesOf[typ] == nil:
+		return "The selected " + at + "invoiceType is invalid.", false
+	case sub == "":
+		return req("invoiceSubType")
+	case len(sub) != 1 || sub < "0" || sub > "3":
+		return "The selected " + at + "invoiceSubType is invalid.", false
+	case !slices.Contains(subTypesOf[typ], sub):
+		return "The " + at + "invoiceSubType does not match " + at + "invoiceType.", false
+	}
+
 	if l := str(inv, "language"); l != "" && l != "en" && l != "ar" {
 		return "The " + at + "language must be en or ar.", false
 	}
-	if !digits8to10.MatchString(str(inv, "mobileNumber")) {
+	if blank(str(inv, "description")) {
+		return req("description")
+	}
+	name := str(inv, "customerName")
+	if blank(name) {
+		return req("customerName")
+	}
+	if utf8.RuneCountInString(name) > hesabe.MaxNameRunes {
+		return fmt.Sprintf("The %scustomerName may not be greater than %d characters.", at, hesabe.MaxNameRunes), false
+	}
+	mobile := str(inv, "mobileNumber")
+	if blank(mobile) {
+		return req("mobileNumber")
+	}
+	if !digits8to10.MatchString(mobile) {
 		return "The " + at + "mobileNumber must be 8 to 10 digits.", false
 	}
-	for _, code := range strings.Split(str(inv, "allocatePayType"), ",") {
-		if !payTypes[strings.TrimSpace(code)] {
+	// countryCode defaults to Kuwait's 965, as language defaults to en.
+	if cc := str(inv, "countryCode"); cc != "" && !digits1to3.MatchString(cc) {
+		return "The " + at + "countryCode must be 1 to 3 digits.", false
+	}
+	email := str(inv, "customerEmail")
+	if blank(email) && sub == "2" {
+		return "The " + at + "customerEmail field is required when " + at + "invoiceSubType is 2.", false
+	}
+	if !blank(email) && !emailRe.MatchString(email) {
+		return "The " + at + "customerEmail must be a valid email address.", false
+	}
+
+	list := str(inv, "allocatePayType")
+	if blank(list) {
+		return req("allocatePayType")
+	}
+	seen := map[string]bool{}
+	for _, code := range payTypes(list) {
+		n, err := strconv.Atoi(code)
+		if err != nil || strconv.Itoa(n) != code || hesabe.PaymentTypes[hesabe.PaymentType(n)] == "" {
 			return "The " + at + "allocatePayType has an unknown payment type " + strconv.Quote(code) + ".", false
 		}
+		if seen[code] {
+			return "The " + at + "allocatePayType has a duplicate payment type " + strconv.Quote(code) + ".", false
+		}
+		seen[code] = true
 	}
+
 	if items, ok := inv["itemsList"].([]any); ok && len(items) > 0 {
 		var total pos.Money
-		for _, it := range items {
+		for j, it := range items {
 			im, _ := it.(map[string]any)
-			a, okA := moneyField(im, "amount")
-			if !okA {
-				return "The " + at + "itemsList amount is invalid.", false
+			iat := fmt.Sprintf("%sitemsList.%d.", at, j)
+			if blank(str(im, "itemTitle")) {
+				return "The " + iat + "itemTitle field is required.", false
 			}
-			total += a
+			rate, okR := moneyField(im, "rate")
+			if !okR || rate < 0 {
+				return "The " + iat + "rate must be an amount of at least 0.", false
+			}
+			qty, err := strconv.ParseInt(str(im, "quantity"), 10, 64)
+			if err != nil || qty < 1 {
+				return "The " + iat + "quantity must be an integer of at least 1.", false
+			}
+			a, okA := moneyField(im, "amount")
+			if !okA || rate > 0 && int64(rate) > math.MaxInt64/qty || a != rate*pos.Money(qty) {
+				return "The " + iat + "amount must equal rate × quantity.", false
+			}
+			if total, err = total.Add(a); err != nil {
+				return "The " + at + "itemsList total is too large.", false
+			}
 		}
 		if total < m {
-			return "The " + at + "itemsList total must not be below the invoice amount.", false
+			return fmt.Sprintf("The %sitemsList total %s must not be below the invoice amount %s.", at, total, m), false
 		}
 	}
 	return "", true
@@ -208,10 +332,16 @@ func (s *Server) handleEMI(req *request) answer {
 	if !okList || len(list) == 0 {
 		return fieldError("The invoices field is required.", "حقل الفواتير مطلوب.")
 	}
-	today := time.Now().In(time.FixedZone("AST", 3*3600)).Truncate(24 * time.Hour)
+	// Hesabe documents no batch limit; the simulator holds the bridge's.
+	if len(list) > hesabe.MaxEMIBatch {
+		return fieldError(fmt.Sprintf("The invoices may not have more than %d items.", hesabe.MaxEMIBatch),
+			fmt.Sprintf("لا يجوز أن تحتوي الفواتير على أكثر من %d فاتورة.", hesabe.MaxEMIBatch))
+	}
+	today := kuwaitDate(time.Now())
+	refs := make(map[string]int, len(list))
 	for i, it := range list {
 		inv, _ := it.(map[string]any)
-		if msg, valid := validateEMI(i, inv, today); !valid {
+		if msg, valid := validateEMI(i, inv, today, refs); !valid {
 			return fieldError(msg, "بيانات الفاتورة غير صالحة.")
 		}
 	}
@@ -233,7 +363,7 @@ func (s *Server) handleEMI(req *request) answer {
 		out = append(out, map[string]any{
 			"id": s.nextEMI, "invoice_type": str(inv, "invoiceType"), "invoice_sub_type": subType,
 			"token": token, "access_key": randomToken()[:16], "reference_number": str(inv, "referenceNumber"),
-			"amount": str(inv, "amount"), "payment_method": strings.Split(str(inv, "allocatePayType"), ","),
+			"amount": str(inv, "amount"), "payment_method": payTypes(str(inv, "allocatePayType")),
 			"invoice_status": status, "url": "https://sandbox.hesabe.com/invoice/" + token,
 			"expires_at": str(inv, "expiresAt"), "merchant_id": merchantID,
 			"customer": map[string]any{"name": str(inv, "customerName"), "email": str(inv, "customerEmail"),
@@ -241,5 +371,38 @@ func (s *Server) handleEMI(req *request) answer {
 			"products": []any{}, "transaction": nil,
 		})
 	}
+	s.countEMIBatch()
 	return ok("Invoices processed successfully.", "response", out)
+}
+
+// emiBatches counts the HeStallMent batches each server accepted, so a
+// test can check that one request made exactly one batch. It is keyed
+// weakly and dropped when its server is collected. It belongs in Server
+// beside the other counters; it sits beside its handler until sim.go
+// gains the field.
+var emiBatches = struct {
+	sync.Mutex
+	n map[weak.Pointer[Server]]int
+}{n: map[weak.Pointer[Server]]int{}}
+
+func (s *Server) countEMIBatch() {
+	k := weak.Make(s)
+	emiBatches.Lock()
+	defer emiBatches.Unlock()
+	if _, seen := emiBatches.n[k]; !seen {
+		runtime.AddCleanup(s, func(k weak.Pointer[Server]) {
+			emiBatches.Lock()
+			delete(emiBatches.n, k)
+			emiBatches.Unlock()
+		}, k)
+	}
+	emiBatches.n[k]++
+}
+
+// EMIBatchCount is the number of HeStallMent batches accepted (each may
+// hold several invoices; see EMIInvoiceCount).
+func (s *Server) EMIBatchCount() int {
+	emiBatches.Lock()
+	defer emiBatches.Unlock()
+	return emiBatches.n[weak.Make(s)]
 }
