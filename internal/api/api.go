@@ -74,7 +74,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxWait bounds a long poll (default 60 s).
 	MaxWait time.Duration
-	Logger  *slog.Logger
+	// Requests serves customers, installment batches and payees (nil:
+	// those endpoints answer not_found).
+	Requests Requests
+	Logger   *slog.Logger
 }
 
 // Server is the till API server. It owns its listener: Open fails at once
@@ -125,7 +128,7 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"POST /v1/checkouts", s.handleCreate},
 		{"GET /v1/checkouts", s.handleList},
 		{"GET /v1/checkouts/{id}", s.handleGet},
@@ -133,7 +136,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/terminals", s.handleTerminals},
 		{"GET /v1/status", s.handleStatus},
 		{"GET /v1/events", s.handleEvents},
-	}
+	}, s.requestRoutes()...)
 }
 
 // Handler returns the API's routes behind the token check.

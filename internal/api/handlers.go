@@ -85,21 +85,29 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, err)
 }
 
-func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+// readBody checks the Content-Type and reads a JSON body within the size
+// limit; the error is ready for s.fail.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, r, pos.FieldErrorf(pos.EInvalid, "Content-Type", "must be application/json"))
-			return
+			return nil, pos.FieldErrorf(pos.EInvalid, "Content-Type", "must be application/json")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.fail(w, r, fmt.Errorf("%w: at most %d bytes", errTooLarge, mbe.Limit))
-			return
+			return nil, fmt.Errorf("%w: at most %d bytes", errTooLarge, mbe.Limit)
 		}
-		s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "body", "could not read the body: %v", err))
+		return nil, pos.FieldErrorf(pos.EInvalid, "body", "could not read the body: %v", err)
+	}
+	return body, nil
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	req, err := DecodeCreate(body, r.Header.Get("Idempotency-Key"))
@@ -208,15 +216,24 @@ type listBody struct {
 	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
+// listLimit reads the limit query parameter (default 50, 1..500).
+func listLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		return 0, pos.FieldErrorf(pos.EInvalid, "limit", "must be an integer from 1 to 500")
+	}
+	return n, nil
+}
+
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "limit", "must be an integer from 1 to 500"))
-			return
-		}
-		limit = n
+	limit, err := listLimit(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	list, next, err := s.engine.Recent(r.Context(), limit, r.URL.Query().Get("cursor"))
 	if err != nil {

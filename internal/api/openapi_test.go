@@ -3,6 +3,7 @@ package api_test
 import (
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/api"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/requests"
 )
 
 type openAPI struct {
@@ -90,4 +92,61 @@ func TestOpenAPISchemas(t *testing.T) {
 	if !strings.Contains(string(b), "enum: ["+strings.Join(codes, ", ")+"]") {
 		t.Errorf("error code enum does not list %v", codes)
 	}
+}
+
+// TestOpenAPIRequestSchemas: the request kinds' schemas name every JSON
+// field the bridge reads and sends.
+func TestOpenAPIRequestSchemas(t *testing.T) {
+	spec := loadSpec(t)
+	check := func(schema string, v any) {
+		t.Helper()
+		props := spec.Components.Schemas[schema].Properties
+		if props == nil {
+			t.Errorf("openapi.yaml has no schema %s", schema)
+			return
+		}
+		typ := reflect.TypeOf(v)
+		fields := jsonFields(typ)
+		for _, tag := range fields {
+			if _, ok := props[tag]; !ok {
+				t.Errorf("%s field %q is not in schema %s", typ, tag, schema)
+			}
+		}
+		for name := range props {
+			if !slices.Contains(fields, name) {
+				t.Errorf("schema %s documents %q, which %s does not have", schema, name, typ)
+			}
+		}
+	}
+	check("Request", pos.Request{})
+	check("RequestError", pos.RequestError{})
+	check("CustomerRequest", requests.CustomerInput{})
+	check("CustomerResult", requests.CustomerResult{})
+	check("InstallmentsRequest", requests.InstallmentsInput{})
+	check("InstallmentInvoice", requests.InstallmentInvoice{})
+	check("PayeeRequest", requests.PayeeInput{})
+	check("PayeeResult", requests.PayeeResult{})
+	var states []string
+	for _, s := range pos.RequestStates {
+		states = append(states, string(s))
+	}
+	if got := spec.Components.Schemas["RequestState"].Enum; !reflect.DeepEqual(got, states) {
+		t.Errorf("RequestState enum = %v, want %v", got, states)
+	}
+}
+
+// jsonFields lists a struct's JSON field names, embedded structs' included.
+func jsonFields(typ reflect.Type) []string {
+	var out []string
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		tag := strings.Split(f.Tag.Get("json"), ",")[0]
+		switch {
+		case f.Anonymous && tag == "":
+			out = append(out, jsonFields(f.Type)...)
+		case tag != "" && tag != "-":
+			out = append(out, tag)
+		}
+	}
+	return out
 }

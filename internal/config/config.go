@@ -36,6 +36,49 @@ type Config struct {
 	MQTT        MQTT       `yaml:"mqtt"`
 	Terminals   []Terminal `yaml:"terminals"`
 	Log         Log        `yaml:"log"`
+
+	// Requests chooses which other request kinds the till API serves and
+	// where they go; HitPay and Payout are those gateways' accounts.
+	Requests Requests `yaml:"requests"`
+	HitPay   HitPay   `yaml:"hitpay"`
+	Payout   Payout   `yaml:"payout"`
+}
+
+// Requests configures customers, installment batches and payees.
+type Requests struct {
+	// Customers: the customer gateway, hesabe or hitpay ("off": refused).
+	Customers string `yaml:"customers"`
+	// Installments: HeStallMent batches through Hesabe.
+	Installments bool `yaml:"installments"`
+	// Payees: payout payees through the payout provider.
+	Payees bool `yaml:"payees"`
+	// MaxPending bounds how many such requests wait at once.
+	MaxPending int `yaml:"max_pending"`
+	// MaxBatch bounds the invoices in one installment batch.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// HitPay is the HitPay account (customers).
+type HitPay struct {
+	URL     string   `yaml:"url"`
+	APIKey  Secret   `yaml:"api_key"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Payout is the payout provider account (payees).
+type Payout struct {
+	URL        string `yaml:"url"`
+	MerchantID string `yaml:"merchant_id"`
+	APIKey     Secret `yaml:"api_key"`
+	// ProviderPublicKeyFile: the provider's RSA public key (PEM) that seals
+	// identity, card and STC numbers before they are stored or sent.
+	ProviderPublicKeyFile string `yaml:"provider_public_key_file"`
+	// MerchantPrivateKeyFile: the merchant's RSA private key (PEM) that
+	// opens the answer's sealed fields. Keep it 0600.
+	MerchantPrivateKeyFile string `yaml:"merchant_private_key_file"`
+	// Padding: pkcs1v15 (default) or oaep-sha256.
+	Padding string   `yaml:"padding"`
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Listener is a local HTTP endpoint: loopback by default, token required.
@@ -216,7 +259,10 @@ func Default() Config {
 			m.TopicPrefix = "posbridge"
 			return m
 		}(),
-		Log: Log{Level: "info"},
+		Log:      Log{Level: "info"},
+		Requests: Requests{Customers: "hesabe", Installments: true, MaxPending: 10000, MaxBatch: 100},
+		HitPay:   HitPay{URL: "https://api.sandbox.hit-pay.com", Timeout: Duration(20 * time.Second)},
+		Payout:   Payout{Padding: "pkcs1v15", Timeout: Duration(20 * time.Second)},
 	}
 }
 
@@ -309,6 +355,8 @@ const (
 	EnvAPIToken   = "POSBRIDGE_API_TOKEN"
 	EnvDiagToken  = "POSBRIDGE_DIAG_TOKEN"
 	EnvMQTTPass   = "POSBRIDGE_MQTT_PASSWORD"
+	EnvHitPayKey  = "POSBRIDGE_HITPAY_API_KEY"
+	EnvPayoutKey  = "POSBRIDGE_PAYOUT_API_KEY"
 )
 
 // secretsFile is the shape of the secrets file.
@@ -328,6 +376,12 @@ type secretsFile struct {
 	MQTT struct {
 		Password Secret `yaml:"password"`
 	} `yaml:"mqtt"`
+	HitPay struct {
+		APIKey Secret `yaml:"api_key"`
+	} `yaml:"hitpay"`
+	Payout struct {
+		APIKey Secret `yaml:"api_key"`
+	} `yaml:"payout"`
 }
 
 // applySecrets reads the secrets file (if any), then the environment: a
@@ -354,10 +408,13 @@ func (c *Config) applySecrets(lookup func(string) (string, bool)) error {
 		setIf(&c.API.Token, sf.API.Token)
 		setIf(&c.Diagnostics.Token, sf.Diagnostics.Token)
 		setIf(&c.MQTT.Password, sf.MQTT.Password)
+		setIf(&c.HitPay.APIKey, sf.HitPay.APIKey)
+		setIf(&c.Payout.APIKey, sf.Payout.APIKey)
 	}
 	for env, dst := range map[string]*Secret{EnvAccessCode: &c.Hesabe.AccessCode, EnvSecretKey: &c.Hesabe.SecretKey,
 		EnvIVKey: &c.Hesabe.IVKey, EnvPassword: &c.Hesabe.Password, EnvAPIToken: &c.API.Token,
-		EnvDiagToken: &c.Diagnostics.Token, EnvMQTTPass: &c.MQTT.Password} {
+		EnvDiagToken: &c.Diagnostics.Token, EnvMQTTPass: &c.MQTT.Password,
+		EnvHitPayKey: &c.HitPay.APIKey, EnvPayoutKey: &c.Payout.APIKey} {
 		if v, ok := lookup(env); ok && v != "" {
 			*dst = Secret(v)
 		}

@@ -110,7 +110,58 @@ func (c Config) validateRun() []error {
 	if usesMQTT && m.Broker == "" && !m.Embedded.Enabled {
 		add("mqtt", "", errors.New("a terminal uses mqtt but neither mqtt.broker nor mqtt.embedded.enabled is set"))
 	}
+	return append(errs, c.validateRequests()...)
+}
+
+// validateRequests checks the requests section and the accounts it uses.
+func (c Config) validateRequests() []error {
+	var errs []error
+	add := func(field, value string, err error) { errs = append(errs, &ValidationError{field, value, err}) }
+	r := c.Requests
+	switch r.Customers {
+	case "hesabe", "off":
+	case "hitpay":
+		if c.HitPay.URL == "" || !isHTTPURL(c.HitPay.URL) {
+			add("hitpay.url", c.HitPay.URL, errors.New("must be an http:// or https:// URL (requests.customers is hitpay)"))
+		}
+		if c.HitPay.Timeout.D() <= 0 {
+			add("hitpay.timeout", c.HitPay.Timeout.D().String(), errors.New("must be positive"))
+		}
+	default:
+		add("requests.customers", r.Customers, errors.New("must be hesabe, hitpay or off"))
+	}
+	if r.MaxPending < 1 {
+		add("requests.max_pending", fmt.Sprint(r.MaxPending), errors.New("must be at least 1"))
+	}
+	if r.MaxBatch < 1 || r.MaxBatch > 1000 {
+		add("requests.max_batch", fmt.Sprint(r.MaxBatch), errors.New("must be from 1 to 1000"))
+	}
+	if r.Payees {
+		p := c.Payout
+		if !isHTTPURL(p.URL) {
+			add("payout.url", p.URL, errors.New("must be an http:// or https:// URL (requests.payees is on)"))
+		}
+		if p.ProviderPublicKeyFile == "" {
+			add("payout.provider_public_key_file", "", errors.New("is required when requests.payees is on: the provider's RSA public key (PEM)"))
+		}
+		if p.MerchantPrivateKeyFile == "" {
+			add("payout.merchant_private_key_file", "", errors.New("is required when requests.payees is on: the merchant's RSA private key (PEM)"))
+		}
+		switch p.Padding {
+		case "pkcs1v15", "oaep-sha256", "oaep-sha1":
+		default:
+			add("payout.padding", p.Padding, errors.New("must be pkcs1v15, oaep-sha256 or oaep-sha1"))
+		}
+		if p.Timeout.D() <= 0 {
+			add("payout.timeout", p.Timeout.D().String(), errors.New("must be positive"))
+		}
+	}
 	return errs
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // RequireRun checks what `posbridge run` needs beyond Validate.

@@ -468,7 +468,7 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	case pos.ClassRetryable:
 		ra := retryAfter(err)
 		e.gatewayFailed(r.Gateway, err, ra)
-		e.requeue(ctx, r, h, err, max(e.backoff(r.Attempts), ra))
+		e.requeue(ctx, r, h, err, max(e.backoff(r.Attempts), ra), "gateway did not answer; will retry")
 	case pos.ClassPermanent:
 		e.gatewayAnswered(r.Gateway)
 		why := h.Explain(err)
@@ -485,9 +485,27 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	}
 }
 
-// requeue puts a request that was not applied back in the queue after
-// delay, or expires it when that would be too late.
-func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, cause error, delay time.Duration) {
+// ReasonMaybeApplied is the history reason of a request put back in the
+// queue although its last attempt may have been applied; a handler's
+// Deliver checks MayHaveBeenApplied to tell "the gateway already has it"
+// (adopt) from "someone else's request has this key" (refuse).
+const ReasonMaybeApplied = "may have reached the gateway; sending again"
+
+// MayHaveBeenApplied reports whether an earlier attempt of r may have been
+// applied by the gateway.
+func MayHaveBeenApplied(r pos.Request) bool {
+	for _, t := range r.History {
+		if t.Reason == ReasonMaybeApplied {
+			return true
+		}
+	}
+	return false
+}
+
+// requeue puts a request that was not applied (or, with reason
+// ReasonMaybeApplied, may have been) back in the queue after delay, or
+// expires it when that would be too late.
+func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, cause error, delay time.Duration, reason string) {
 	next := e.now().Add(delay)
 	if !r.NotAfter.IsZero() && next.After(r.NotAfter) {
 		why := h.Explain(cause)
@@ -499,7 +517,7 @@ func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, c
 		e.logRequestErr("expire request", r.ID, err)
 		return
 	}
-	_, err := e.store.TransitionRequest(ctx, r.ID, pos.RequestQueued, "gateway did not answer; will retry", func(cur *pos.Request) error {
+	_, err := e.store.TransitionRequest(ctx, r.ID, pos.RequestQueued, reason, func(cur *pos.Request) error {
 		cur.NextAttemptAt = next
 		why := h.Explain(cause)
 		cur.Error = &why
@@ -516,7 +534,7 @@ func (e *Engine) afterAmbiguous(ctx context.Context, r pos.Request, cause error)
 	if h != nil && h.ResendAmbiguous() {
 		e.log.Warn("request may have reached the gateway; sending it again (the gateway folds duplicates)",
 			"request", r.ID, "kind", r.Kind, "err", cause)
-		e.requeue(ctx, r, h, cause, e.backoff(r.Attempts))
+		e.requeue(ctx, r, h, cause, e.backoff(r.Attempts), ReasonMaybeApplied)
 		return
 	}
 	msg := "the connection broke after the request was sent, so the gateway may have applied it; " +
