@@ -173,5 +173,13 @@ func (c Config) RequireRun() error {
 	if len(c.Terminals) == 0 {
 		errs = append(errs, &ValidationError{Field: "terminals", Err: errors.New("declare at least one terminal")})
 	}
+	if c.Requests.Customers == "hitpay" && c.HitPay.APIKey == "" {
+		errs = append(errs, &ValidationError{Field: "hitpay.api_key", Err: fmt.Errorf("is required when requests.customers is hitpay (or $%s)", EnvHitPayKey)})
+	}
+	if c.Requests.Payees && c.Payout.MerchantPrivateKeyFile != "" {
+		if err := checkSecretsPerm(c.Payout.MerchantPrivateKeyFile); err != nil {
+			errs = append(errs, &ValidationError{Field: "payout.merchant_private_key_file", Value: c.Payout.MerchantPrivateKeyFile, Err: err})
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -22,8 +22,12 @@ import (
 	"github.com/posbridge/posbridge/internal/diag"
 	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/hitpay"
 	"github.com/posbridge/posbridge/internal/logging"
+	"github.com/posbridge/posbridge/internal/payout"
+	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/requests"
 )
 
 // DBFile is the checkout database's name inside data_dir.
@@ -49,14 +53,15 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 
-	store   *queue.Store
-	gateway *hesabe.Client
-	engine  *engine.Engine
-	links   *links
-	api     *api.Server
-	diag    *diag.Server
-	metrics *diag.Metrics
-	trace   *diag.Trace
+	store    *queue.Store
+	gateway  *hesabe.Client
+	requests map[pos.RequestKind]engine.RequestHandler
+	engine   *engine.Engine
+	links    *links
+	api      *api.Server
+	diag     *diag.Server
+	metrics  *diag.Metrics
+	trace    *diag.Trace
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,7 +92,40 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.gateway = gw
+	if d.requests, err = d.requestHandlers(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// requestHandlers builds the request kinds the configuration turns on.
+func (d *Daemon) requestHandlers() (map[pos.RequestKind]engine.RequestHandler, error) {
+	rc := d.cfg.Requests
+	out := map[pos.RequestKind]engine.RequestHandler{}
+	switch rc.Customers {
+	case "hesabe":
+		out[pos.KindCustomer] = requests.HesabeCustomers{Client: d.gateway}
+	case "hitpay":
+		hc := d.cfg.HitPay.Client()
+		c, err := hitpay.New(hc)
+		if err != nil {
+			return nil, fmt.Errorf("hitpay: %w", err)
+		}
+		out[pos.KindCustomer] = requests.HitPayCustomers{Client: c}
+	}
+	if rc.Installments {
+		out[pos.KindInstallments] = requests.HesabeInstallments{Client: d.gateway, MaxBatch: rc.MaxBatch}
+	}
+	if rc.Payees {
+		pc := d.cfg.Payout.Client()
+		pc.Logger = d.log.With("component", "payout")
+		c, err := payout.New(pc)
+		if err != nil {
+			return nil, fmt.Errorf("payout: %w", err)
+		}
+		out[pos.KindPayee] = requests.Payees{Client: c}
+	}
+	return out, nil
 }
 
 // Open starts every part. On error, what was opened is closed again.
@@ -120,7 +158,8 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 		return err
 	}
 	d.api, err = api.New(engineAdapter{d.engine}, d.links, api.Options{
-		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Logger: d.log.With("component", "api"),
+		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: d.engine,
+		Logger: d.log.With("component", "api"),
 	})
 	if err != nil {
 		return err
@@ -213,6 +252,8 @@ func (d *Daemon) engineOptions() engine.Options {
 		o.Terminals = append(o.Terminals, t.ID)
 	}
 	o.Terminal = d.links
+	o.Requests = d.requests
+	o.MaxPendingRequests = d.cfg.Requests.MaxPending
 	o.Logger = d.log.With("component", "engine")
 	return o
 }

@@ -231,7 +231,7 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		inflight: map[string]bool{},
 		late:     map[string]lateWatch{},
 		reqs: requestState{wake: make(chan struct{}, 1), inflight: map[string]bool{},
-			gates: map[string]*gatewayGate{}},
+			busy: map[string]bool{}, gates: map[string]*gatewayGate{}},
 	}
 	for i := range e.events {
 		e.events[i] = make(chan pos.TerminalEvent, 256)

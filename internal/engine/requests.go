@@ -77,7 +77,8 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// requestWorkers bounds concurrent deliveries of requests.
+// requestWorkers bounds concurrent deliveries of requests (one per
+// gateway at a time).
 const requestWorkers = 4
 
 // gatewayGate holds back one gateway's requests after it failed to answer,
@@ -95,7 +96,8 @@ type gatewayGate struct {
 type requestState struct {
 	wake     chan struct{}
 	mu       sync.Mutex
-	inflight map[string]bool
+	inflight map[string]bool // request ids being delivered
+	busy     map[string]bool // gateways with a delivery under way
 	gates    map[string]*gatewayGate
 }
 
@@ -224,9 +226,9 @@ func (e *Engine) reconcileRequests(ctx context.Context) error {
 	}
 }
 
-// requestLoop delivers due requests, up to requestWorkers at a time,
-// gateway by gateway (each in acceptance order), holding back a gateway
-// that does not answer. It also prunes finished requests hourly.
+// requestLoop delivers due requests, one at a time per gateway (so each
+// gateway receives them in acceptance order), holding back a gateway that
+// does not answer. It also prunes finished requests hourly.
 func (e *Engine) requestLoop() {
 	sem := make(chan struct{}, requestWorkers)
 	var gateways []string
@@ -245,21 +247,17 @@ func (e *Engine) requestLoop() {
 			e.pruneRequests(e.ctx)
 			lastPrune = now
 		}
-		started, full := 0, false
+		started := 0
 		wait := time.Minute
 		for _, gw := range gateways {
-			n, more, next, ok := e.dispatchGateway(gw, now, sem)
+			n, next, ok := e.dispatchGateway(gw, now, sem)
 			if !ok {
 				return
 			}
 			started += n
-			full = full || more
 			if !next.IsZero() {
 				wait = min(wait, max(next.Sub(now), 10*time.Millisecond))
 			}
-		}
-		if full {
-			continue
 		}
 		if started > 0 {
 			wait = min(wait, time.Second) // a delivery finishing kicks sooner
@@ -268,19 +266,19 @@ func (e *Engine) requestLoop() {
 	}
 }
 
-// dispatchGateway starts deliveries of gw's due requests. It returns how
-// many it started, whether more may be due at once, when gw next needs a
-// look (zero: only on a kick), and false when the engine stops.
-func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (started int, more bool, next time.Time, _ bool) {
+// dispatchGateway expires gw's overdue requests and starts the delivery of
+// the next one. It returns how many it started, when gw next needs a look
+// (zero: only on a kick), and false when the engine stops.
+func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (started int, next time.Time, _ bool) {
 	const batch = 64
 	due, err := e.store.DueRequests(e.ctx, gw, now, batch)
 	if err != nil {
 		if e.ctx.Err() == nil {
 			e.log.Error("reading due requests failed", "gateway", gw, "err", err)
 		}
-		return 0, false, now.Add(time.Second), e.ctx.Err() == nil
+		return 0, now.Add(time.Second), e.ctx.Err() == nil
 	}
-	open := e.gatewayOpen(gw, now)
+	open := e.gatewayOpen(gw, now) && !e.gatewayBusy(gw)
 	for _, r := range due {
 		if !r.NotAfter.IsZero() && now.After(r.NotAfter) {
 			// Expire even while the gateway is held back: the till must
@@ -299,37 +297,36 @@ func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (s
 		select {
 		case sem <- struct{}{}:
 		case <-e.ctx.Done():
-			return started, false, next, false
+			return started, next, false
 		}
-		e.claimRequest(r.ID)
+		e.claimRequest(r.ID, gw)
 		started++
 		e.wg.Add(1)
 		go func(r pos.Request) {
 			defer e.wg.Done()
 			defer func() {
 				<-sem
-				e.releaseRequest(r.ID)
+				e.releaseRequest(r.ID, gw)
 				e.kickRequests()
 			}()
 			e.deliver(r, h)
 		}(r)
-		if e.probing(gw) {
-			// gw failed before: this request tests it; the others wait
-			// for its answer (gatewayAnswered kicks the loop).
-			break
-		}
+		// One delivery per gateway at a time, so each gateway receives its
+		// requests in acceptance order (and one that failed is probed by
+		// a single request); the next starts when this one ends.
+		open = false
 	}
 	switch {
 	case !open:
 		next = e.gateOpensAt(gw)
-	case len(due) == batch && started > 0:
-		more = true
+	case started > 0:
+		// The finishing delivery kicks the loop.
 	default:
 		if at, ok, err := e.store.NextRequestDue(e.ctx, gw); err == nil && ok && at.After(now) {
 			next = at
 		}
 	}
-	return started, more, next, true
+	return started, next, true
 }
 
 func (e *Engine) idleRequests(d time.Duration) {
@@ -348,16 +345,25 @@ func (e *Engine) claimedRequest(id string) bool {
 	return e.reqs.inflight[id]
 }
 
-func (e *Engine) claimRequest(id string) {
+func (e *Engine) claimRequest(id, gw string) {
 	e.reqs.mu.Lock()
 	e.reqs.inflight[id] = true
+	e.reqs.busy[gw] = true
 	e.reqs.mu.Unlock()
 }
 
-func (e *Engine) releaseRequest(id string) {
+func (e *Engine) releaseRequest(id, gw string) {
 	e.reqs.mu.Lock()
 	delete(e.reqs.inflight, id)
+	delete(e.reqs.busy, gw)
 	e.reqs.mu.Unlock()
+}
+
+// gatewayBusy: a delivery to gw is under way.
+func (e *Engine) gatewayBusy(gw string) bool {
+	e.reqs.mu.Lock()
+	defer e.reqs.mu.Unlock()
+	return e.reqs.busy[gw]
 }
 
 // gatewayOpen: the gateway is not held back (a Hesabe request also waits
@@ -370,14 +376,6 @@ func (e *Engine) gatewayOpen(gw string, now time.Time) bool {
 	defer e.reqs.mu.Unlock()
 	g := e.reqs.gates[gw]
 	return g == nil || !now.Before(g.until)
-}
-
-// probing: the gateway failed before, so the next request is a probe.
-func (e *Engine) probing(gw string) bool {
-	e.reqs.mu.Lock()
-	defer e.reqs.mu.Unlock()
-	g := e.reqs.gates[gw]
-	return g != nil && g.failures > 0
 }
 
 // gateOpensAt is when gw is tried again (zero when it is held back by the
