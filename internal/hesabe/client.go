@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/crypto"
+	"github.com/posbridge/posbridge/internal/gwhttp"
 	"github.com/posbridge/posbridge/internal/pos"
 )
 
@@ -145,7 +145,7 @@ func New(cfg Config) (*Client, error) {
 	cfg.PaymentURL = strings.TrimRight(cfg.PaymentURL, "/")
 	c := &Client{cfg: cfg, codec: codec, http: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now}
 	if c.http == nil {
-		c.http = &http.Client{Transport: newTransport()}
+		c.http = &http.Client{Transport: gwhttp.NewTransport()}
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -155,19 +155,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.tokens = &tokenSource{c: c}
 	return c, nil
-}
-
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          16,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: 2 * time.Second,
-	}
 }
 
 // String never shows secrets.
@@ -290,7 +277,7 @@ func (c *Client) send(ctx context.Context, cl call, token string) (envelope, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return envelope{}, c.transportError(ctx, cl, sent.Load(), err)
+		return envelope{}, c.transportError(ctx, cl, sent.Sent(), err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
@@ -307,12 +294,11 @@ func (c *Client) send(ctx context.Context, cl call, token string) (envelope, err
 	return c.decodeAnswer(cl, resp, raw)
 }
 
-// newRequest builds the HTTP request. sent becomes true once the transport
-// has read any byte of the body.
-func (c *Client) newRequest(ctx context.Context, cl call, token string) (*http.Request, *atomic.Bool, error) {
-	sent := new(atomic.Bool)
+// newRequest builds the HTTP request. Its body (nil for none) reports
+// whether the transport read any byte of it.
+func (c *Client) newRequest(ctx context.Context, cl call, token string) (*http.Request, *gwhttp.Body, error) {
 	u := cl.base + cl.path
-	var body io.Reader
+	var body []byte
 	var data string
 	if cl.payload != nil {
 		js, err := marshalCompact(cl.payload)
@@ -331,23 +317,16 @@ func (c *Client) newRequest(ctx context.Context, cl call, token string) (*http.R
 			u += "?data=" + data
 		}
 	} else if cl.payload != nil {
-		b := []byte(data)
+		body = []byte(data)
 		if !cl.plain {
-			b, _ = json.Marshal(map[string]string{"data": data})
+			body, _ = json.Marshal(map[string]string{"data": data})
 		}
-		body = &sentReader{r: bytes.NewReader(b), sent: sent}
 	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
+	// The transport never resends a body by itself; creates wait for the
+	// server's 100 Continue before the body leaves.
+	req, sent, err := gwhttp.NewRequest(ctx, cl.method, u, body, !cl.idempotent && !c.cfg.NoExpectContinue)
 	if err != nil {
 		return nil, nil, &Error{Op: cl.op, Code: codeNone, Class: pos.ClassPermanent, Err: fmt.Errorf("build request: %w", redactURL(err))}
-	}
-	if body != nil {
-		n := body.(*sentReader).r.Len()
-		req.ContentLength = int64(n)
-		req.GetBody = nil // never let the transport resend a create by itself
-		if !cl.idempotent && !c.cfg.NoExpectContinue {
-			req.Header.Set("Expect", "100-continue")
-		}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
@@ -356,20 +335,6 @@ func (c *Client) newRequest(ctx context.Context, cl call, token string) (*http.R
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return req, sent, nil
-}
-
-// sentReader records whether the transport started sending the body.
-type sentReader struct {
-	r    *bytes.Reader
-	sent *atomic.Bool
-}
-
-func (s *sentReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if n > 0 {
-		s.sent.Store(true)
-	}
-	return n, err
 }
 
 // transportError classifies a failure with no answer.
