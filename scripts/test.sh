@@ -35,7 +35,7 @@ echo "== go test (all packages)"
 go test -count=1 -timeout 15m ./...
 
 echo "== go test -race (concurrent packages)"
-race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon|diag|demo)(/|$)' || true)
+race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon|diag|demo|requests|hitpay|payout|simfault|crypto)(/|$)' || true)
 go test -count=1 -race -timeout 15m $race_pkgs
 
 echo "== packaging: cross-build linux/amd64, arm64, armv7, windows/amd64; .deb checked in a throwaway root"

@@ -1,5 +1,8 @@
 // Package crypto implements the ciphers posbridge's gateways require: the
-// Hesabe AES-256-CBC hex codec.
+// Hesabe AES-256-CBC hex codec (this file), and the RSA sealing of the
+// payout provider's sensitive fields (rsa.go: Sealer with the provider's
+// public key, Opener with the merchant's private key; PKCS#1 v1.5 by
+// default, OAEP by agreement).
 //
 // Hesabe encrypts the compact JSON of every payload with AES-256-CBC, using
 // the merchant's 32-character secret key and 16-character IV key as raw
