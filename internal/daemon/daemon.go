@@ -300,5 +300,35 @@ func (d *Daemon) sources() diag.Sources {
 		Trace:     d.trace,
 		Errors:    d.opts.Recent,
 		Ping:      d.links.ping,
+		Requests:  d.requestsSource(),
+	}
+}
+
+// requestsSource feeds the status page's request outbox (nil when no
+// request kind is configured). Every configured gateway is listed, also
+// before its first delivery (the engine knows only those it has tried).
+func (d *Daemon) requestsSource() func(context.Context) (diag.RequestsHealth, error) {
+	if len(d.requests) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) (diag.RequestsHealth, error) {
+		st, err := d.engine.RequestStatus(ctx)
+		if err != nil {
+			return diag.RequestsHealth{}, err
+		}
+		names := map[string]bool{}
+		for _, h := range d.requests {
+			names[h.Gateway()] = true
+		}
+		for name := range st.Gateways {
+			names[name] = true
+		}
+		out := diag.RequestsHealth{Pending: st.Pending, NextDue: st.NextDue}
+		for name := range names {
+			g := st.Gateways[name]
+			out.Gateways = append(out.Gateways, diag.RequestGatewayHealth{Name: name, Down: g.Down,
+				DownSince: g.DownSince, NextRetry: g.Retry, LastOK: g.LastOK, LastError: g.LastError})
+		}
+		return out, nil
 	}
 }

@@ -4,6 +4,10 @@
 // the queue is stuck), Prometheus /metrics, and an HTML status page with a
 // live trace of terminal frames. Secrets never appear: every figure here
 // comes from status snapshots that hold none.
+//
+// The request outbox (customers, installment batches, payees) is shown on
+// the page and in the metrics but never fails /readyz: a customer gateway
+// that does not answer must not make card payments look unready.
 package diag
 
 import (
@@ -65,6 +69,35 @@ type PortInfo struct {
 	Product string `json:"product,omitempty"`
 }
 
+// RequestsHealth is the request outbox: customers, installment batches
+// and payees waiting for their gateways, and each request gateway as the
+// bridge last saw it.
+type RequestsHealth struct {
+	// Pending counts requests queued or being sent, all kinds.
+	Pending int `json:"pending"`
+	// NextDue is the earliest next attempt of a queued request (zero: none).
+	NextDue time.Time `json:"next_due,omitzero"`
+	// Gateways has one entry per request gateway, in any order (the
+	// endpoint sorts them by name).
+	Gateways []RequestGatewayHealth `json:"gateways"`
+}
+
+// RequestGatewayHealth is one request gateway ("hesabe", "hitpay",
+// "payout").
+type RequestGatewayHealth struct {
+	Name string `json:"name"`
+	// Down: its last delivery got no answer; its requests wait until
+	// NextRetry, when one of them probes it.
+	Down      bool      `json:"down"`
+	DownSince time.Time `json:"down_since,omitzero"`
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	// LastOK is when it last answered (zero: not since start).
+	LastOK time.Time `json:"last_ok,omitzero"`
+	// LastError is the last delivery error (already redacted by the
+	// gateway client); it may outlive a recovery.
+	LastError string `json:"last_error,omitempty"`
+}
+
 // Sources are where the endpoint reads its figures; nil ones are left out.
 type Sources struct {
 	Version   string
@@ -78,6 +111,9 @@ type Sources struct {
 	// Ping asks a terminal to answer over its link (for `posbridge doctor`,
 	// which cannot open the links the running bridge holds).
 	Ping func(ctx context.Context, terminalID string) error
+	// Requests is the request outbox; nil when no request kind is
+	// configured. It is shown, never part of readiness.
+	Requests func(ctx context.Context) (RequestsHealth, error)
 }
 
 // Options configures the endpoint.

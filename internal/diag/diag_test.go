@@ -2,6 +2,8 @@ package diag_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -18,6 +20,9 @@ type fixture struct {
 	gw        diag.GatewayHealth
 	queue     diag.QueueHealth
 	terminals []diag.TerminalHealth
+	// requests, when set (or requestsErr), is the request outbox source.
+	requests    *diag.RequestsHealth
+	requestsErr error
 }
 
 func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *logging.Recent) {
@@ -25,7 +30,7 @@ func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *
 	trace := diag.NewTrace(10)
 	recent := logging.NewRecent(10)
 	m := diag.NewMetrics()
-	s := diag.New(diag.Sources{
+	src := diag.Sources{
 		Version: "1.2.3", Started: f.now.Add(-time.Hour),
 		Gateway:   func() diag.GatewayHealth { return f.gw },
 		Queue:     func(context.Context) (diag.QueueHealth, error) { return f.queue, nil },
@@ -34,7 +39,16 @@ func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *
 			return []diag.PortInfo{{Name: "/dev/ttyACM0", USB: true, VID: "0483", PID: "5740", Serial: "A99-1"}}, nil
 		},
 		Trace: trace, Errors: recent,
-	}, m, diag.Options{Addr: "127.0.0.1:0", Token: token, Now: func() time.Time { return f.now }})
+	}
+	if f.requests != nil || f.requestsErr != nil {
+		src.Requests = func(context.Context) (diag.RequestsHealth, error) {
+			if f.requestsErr != nil {
+				return diag.RequestsHealth{}, f.requestsErr
+			}
+			return *f.requests, nil
+		}
+	}
+	s := diag.New(src, m, diag.Options{Addr: "127.0.0.1:0", Token: token, Now: func() time.Time { return f.now }})
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +165,130 @@ func TestMetricsGateway(t *testing.T) {
 	if err != nil || len(n) == 0 {
 		t.Fatal(err)
 	}
+}
+
+// TestRequests: the request outbox has its own section on the page, in
+// status.json and in the metrics, and a request gateway that is down is
+// said so there but never makes the bridge unready.
+func TestRequests(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 3, 40, 0, time.UTC)
+	outbox := func() *diag.RequestsHealth {
+		return &diag.RequestsHealth{Pending: 3, NextDue: now.Add(20 * time.Second), Gateways: []diag.RequestGatewayHealth{
+			{Name: "payout", Down: true, DownSince: time.Date(2026, 11, 20, 23, 50, 0, 0, time.UTC),
+				LastError: `payout: create payee: <script>alert(1)</script> & co`},
+			{Name: "hitpay", Down: true, DownSince: time.Date(2026, 11, 21, 12, 3, 10, 0, time.UTC),
+				NextRetry: time.Date(2026, 11, 21, 12, 4, 0, 0, time.UTC), LastOK: now.Add(-time.Hour),
+				LastError: "hitpay: create customer: dial tcp 10.0.0.9:443: connect: connection refused (retryable)"},
+			{Name: "hesabe", LastOK: now.Add(-5 * time.Second)},
+		}}
+	}
+	const token = "diag-token-123"
+
+	t.Run("OK", func(t *testing.T) {
+		f := healthy(now)
+		f.requests = outbox()
+		s, _, _ := start(t, f, token)
+		// A request gateway down is not a readiness failure.
+		if code, body := get(t, s.URL()+"/readyz", ""); code != 200 || strings.Contains(body, "FAIL") || strings.Contains(body, "hitpay") {
+			t.Fatalf("readyz with hitpay down: %d %s", code, body)
+		}
+		code, page := get(t, s.URL()+"/", token)
+		if code != 200 {
+			t.Fatalf("page: %d", code)
+		}
+		summary := "3 waiting; hitpay DOWN since 12:03:10 (hitpay: create customer: dial tcp 10.0.0.9:443: connect: connection refused (retryable)), next try 12:04:00; " +
+			"payout DOWN since 2026-11-20 23:50:00 (payout: create payee: &lt;script&gt;alert(1)&lt;/script&gt; &amp; co), next try now; hesabe OK"
+		for _, want := range []string{`id="overall" class="badge ok">READY`, `id="requests-section"`, "Customers, installments and payees",
+			`<p id="rq-summary">` + summary + `</p>`, `<td id="rq-pending">3</td>`, "12:04:00 (in 20s)", // next due
+			`<span class="badge warn">DOWN</span> since 12:03:10`, "does not make the bridge NOT READY"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		if strings.Contains(page, "<script>alert") {
+			t.Error("a gateway error reached the page unescaped")
+		}
+		if i, j := strings.Index(page, "<td>hesabe</td>"), strings.Index(page, "<td>hitpay</td>"); i < 0 || j < 0 || i > j {
+			t.Error("request gateways are not listed by name")
+		}
+
+		_, js := get(t, s.URL()+"/status.json", token)
+		var st diag.Status
+		if err := json.Unmarshal([]byte(js), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Requests == nil || st.Requests.Pending != 3 || len(st.Requests.Gateways) != 3 {
+			t.Fatalf("status.json requests: %+v", st.Requests)
+		}
+		if got, want := st.Requests.Gateways[1], outbox().Gateways[1]; got.Name != "hitpay" || !got.Down || !got.NextRetry.Equal(want.NextRetry) || !got.DownSince.Equal(want.DownSince) || got.LastError != want.LastError {
+			t.Errorf("status.json hitpay: %+v", got)
+		}
+		if !st.Ready {
+			t.Error("status.json: not ready with a request gateway down")
+		}
+		if want := strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(summary); st.RequestsSummary != want {
+			t.Errorf("status.json summary:\n got %q\nwant %q", st.RequestsSummary, want)
+		}
+
+		_, metrics := get(t, s.URL()+"/metrics", token)
+		for _, want := range []string{"posbridge_requests_pending 3", `posbridge_request_gateway_up{gateway="hitpay"} 0`,
+			`posbridge_request_gateway_up{gateway="payout"} 0`, `posbridge_request_gateway_up{gateway="hesabe"} 1`,
+			"# TYPE posbridge_request_gateway_up gauge", "# TYPE posbridge_requests_pending gauge"} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+
+	t.Run("Recovered", func(t *testing.T) {
+		f := healthy(now)
+		f.requests = &diag.RequestsHealth{Gateways: []diag.RequestGatewayHealth{
+			{Name: "hitpay", LastOK: now, LastError: "an old error, before it recovered"},
+			{Name: "hesabe"},
+		}}
+		s, _, _ := start(t, f, token)
+		_, page := get(t, s.URL()+"/", token)
+		for _, want := range []string{`<p id="rq-summary">nothing waiting; hesabe not used since start; hitpay OK</p>`,
+			`<td id="rq-nextdue"><span class="muted">none</span></td>`, "an old error, before it recovered"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		_, metrics := get(t, s.URL()+"/metrics", token)
+		for _, want := range []string{"posbridge_requests_pending 0", `posbridge_request_gateway_up{gateway="hitpay"} 1`,
+			`posbridge_request_gateway_up{gateway="hesabe"} 1`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+
+	t.Run("ErrRead", func(t *testing.T) {
+		f := healthy(now)
+		f.requestsErr = errors.New("database not open")
+		s, _, _ := start(t, f, token)
+		if code, _ := get(t, s.URL()+"/readyz", ""); code != 200 {
+			t.Fatalf("readyz: %d", code)
+		}
+		if _, page := get(t, s.URL()+"/", token); !strings.Contains(page, "cannot read the request outbox: database not open") {
+			t.Error("page does not say the outbox cannot be read")
+		}
+		_, js := get(t, s.URL()+"/status.json", token)
+		if !strings.Contains(js, `"requests_error": "database not open"`) {
+			t.Errorf("status.json lacks the error: %s", js)
+		}
+		if code, metrics := get(t, s.URL()+"/metrics", token); code != 200 || strings.Contains(metrics, "posbridge_requests_pending") {
+			t.Errorf("metrics: %d, pending shown although unreadable", code)
+		}
+	})
+
+	t.Run("NotConfigured", func(t *testing.T) {
+		s, _, _ := start(t, healthy(now), token)
+		_, page := get(t, s.URL()+"/", token)
+		_, js := get(t, s.URL()+"/status.json", token)
+		_, metrics := get(t, s.URL()+"/metrics", token)
+		if strings.Contains(page, "requests-section") || strings.Contains(js, `"requests`) || strings.Contains(metrics, "posbridge_request") {
+			t.Error("the request outbox is shown although no request kind is configured")
+		}
+	})
 }

@@ -83,6 +83,8 @@ var (
 	descTermBusy    = prometheus.NewDesc("posbridge_terminal_busy", "1 when the terminal reports busy.", []string{"terminal"}, nil)
 	descTermReconn  = prometheus.NewDesc("posbridge_terminal_reconnects_total", "Link reconnects since start.", []string{"terminal"}, nil)
 	descTermFrames  = prometheus.NewDesc("posbridge_terminal_frame_errors_total", "Corrupt, partial or rejected frames since start.", []string{"terminal"}, nil)
+	descReqPending  = prometheus.NewDesc("posbridge_requests_pending", "Customers, installment batches and payees accepted but not yet delivered (queued or being sent).", nil, nil)
+	descReqGwUp     = prometheus.NewDesc("posbridge_request_gateway_up", "0 while a request gateway does not answer (its requests wait for the next try), else 1.", []string{"gateway"}, nil)
 )
 
 // sourceCollector reads the sources at scrape time.
@@ -90,7 +92,8 @@ type sourceCollector struct{ m *Metrics }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descUptime, descCheckouts, descQueueDepth, descQueueAmount,
-		descQueueOldest, descGwUp, descGwLastOK, descTermUp, descTermBusy, descTermReconn, descTermFrames} {
+		descQueueOldest, descGwUp, descGwLastOK, descTermUp, descTermBusy, descTermReconn, descTermFrames,
+		descReqPending, descReqGwUp} {
 		ch <- d
 	}
 }
@@ -140,6 +143,17 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descTermBusy, prometheus.GaugeValue, b2f(t.Busy), t.ID)
 			ch <- prometheus.MustNewConstMetric(descTermReconn, prometheus.CounterValue, float64(t.Reconnects), t.ID)
 			ch <- prometheus.MustNewConstMetric(descTermFrames, prometheus.CounterValue, float64(t.FrameErrors), t.ID)
+		}
+	}
+	if s.src.Requests != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h, err := s.readRequests(ctx)
+		cancel()
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(descReqPending, prometheus.GaugeValue, float64(h.Pending))
+			for _, g := range h.Gateways {
+				ch <- prometheus.MustNewConstMetric(descReqGwUp, prometheus.GaugeValue, b2f(!g.Down), g.Name)
+			}
 		}
 	}
 }

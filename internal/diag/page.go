@@ -29,6 +29,12 @@ type Status struct {
 	PortsError   string           `json:"ports_error,omitempty"`
 	RecentErrors []logging.Entry  `json:"recent_errors"`
 	Trace        []Frame          `json:"trace"`
+
+	// Requests is the request outbox (nil when not configured or not
+	// readable); RequestsSummary says it in one line.
+	Requests        *RequestsHealth `json:"requests,omitempty"`
+	RequestsSummary string          `json:"requests_summary,omitempty"`
+	RequestsError   string          `json:"requests_error,omitempty"`
 }
 
 // Snapshot gathers the status now.
@@ -55,6 +61,14 @@ func (s *Server) Snapshot(r *http.Request) Status {
 	}
 	if s.src.Terminals != nil {
 		st.Terminals = append(st.Terminals, s.src.Terminals()...)
+	}
+	if s.src.Requests != nil {
+		if h, err := s.readRequests(r.Context()); err != nil {
+			st.RequestsError = err.Error()
+		} else {
+			st.Requests = &h
+			st.RequestsSummary = requestsSummary(now, h)
+		}
 	}
 	if s.src.Ports != nil {
 		if ps, err := s.src.Ports(); err != nil {
@@ -84,8 +98,10 @@ func (s *Server) handleStatusJSON(w http.ResponseWriter, r *http.Request) {
 var pageHTML string
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"ago": func(now, t time.Time) string { return ago(now, t) },
-	"ts":  func(t time.Time) string { return t.Format("15:04:05.000") },
+	"ago":    func(now, t time.Time) string { return ago(now, t) },
+	"ts":     func(t time.Time) string { return t.Format("15:04:05.000") },
+	"clock":  clock,
+	"nextIn": nextIn,
 }).Parse(pageHTML))
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
