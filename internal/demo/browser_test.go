@@ -74,10 +74,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 		"ok</span></td><td>gateway", // the gateway check, answered
 		s.Sim.APIURL(),              // which gateway
 		demo.MQTTTerminal, "mqtt",   // the MQTT terminal and its link
-		"Queued (not yet sent)",  // the queue section
-		"paid=1",                 // checkouts by state
-		"Terminal frames (live)", // the trace
-		"invoice",                // a traced invoice frame
+		"Queued (not yet sent)",              // the queue section
+		"paid=1",                             // checkouts by state
+		"Terminal frames (live)",             // the trace
+		"invoice",                            // a traced invoice frame
+		"Customers, installments and payees", // the request outbox section
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)

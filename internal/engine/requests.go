@@ -77,6 +77,21 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
+// noAnswer reports that a failed call got no HTTP answer at all (refused,
+// reset, timed out): the gateway is unreachable, not unhappy with this
+// request.
+func noAnswer(err error) bool {
+	var herr *hesabe.Error
+	if errors.As(err, &herr) {
+		return herr.HTTPStatus == 0
+	}
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) {
+		return sc.HTTPStatusCode() == 0
+	}
+	return true
+}
+
 // requestWorkers bounds concurrent deliveries of requests (one per
 // gateway at a time).
 const requestWorkers = 4
@@ -199,6 +214,19 @@ func (e *Engine) RequestStatus(ctx context.Context) (RequestStatus, error) {
 			LastOK: g.lastOK, LastError: g.lastErr}
 	}
 	e.reqs.mu.Unlock()
+	if online, lastOK, lastErr, since := e.health.snapshot(); !online {
+		// Hesabe's requests wait while the checkout engine sees Hesabe
+		// offline: one fact, shown the same way in both places.
+		g := out.Gateways[GatewayHesabe]
+		g.Down, g.LastError = true, lastErr
+		if g.DownSince.IsZero() || since.Before(g.DownSince) {
+			g.DownSince = since
+		}
+		if lastOK.After(g.LastOK) {
+			g.LastOK = lastOK
+		}
+		out.Gateways[GatewayHesabe] = g
+	}
 	return out, err
 }
 
@@ -239,13 +267,24 @@ func (e *Engine) requestLoop() {
 			gateways = append(gateways, h.Gateway())
 		}
 	}
-	slices.Sort(gateways)
 	var lastPrune time.Time
 	for e.ctx.Err() == nil {
 		now := e.now()
 		if now.Sub(lastPrune) > time.Hour {
 			e.pruneRequests(e.ctx)
 			lastPrune = now
+			// Requests queued for a gateway no kind uses any more (the
+			// merchant changed the configuration) are failed, not left
+			// unseen: dispatchGateway finds no handler for them.
+			if stored, err := e.store.QueuedRequestGateways(e.ctx); err == nil {
+				for _, gw := range stored {
+					if !seen[gw] {
+						seen[gw] = true
+						gateways = append(gateways, gw)
+					}
+				}
+			}
+			slices.Sort(gateways)
 		}
 		started := 0
 		wait := time.Minute
@@ -466,7 +505,12 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	case pos.ClassRetryable:
 		ra := retryAfter(err)
 		e.gatewayFailed(r.Gateway, err, ra)
-		e.requeue(ctx, r, h, err, max(e.backoff(r.Attempts), ra), "gateway did not answer; will retry")
+		// Unreachable: the gateway is held back as a whole (gatewayFailed)
+		// and the request keeps its place at the head of its gateway's
+		// queue, so the backlog goes out in acceptance order when the
+		// gateway answers. An answer (5xx, 429) may be about this very
+		// request: it backs off on its own, so it cannot block the rest.
+		e.requeue(ctx, r, h, err, max(e.backoff(r.Attempts), ra), "gateway did not answer; will retry", noAnswer(err))
 	case pos.ClassPermanent:
 		e.gatewayAnswered(r.Gateway)
 		why := h.Explain(err)
@@ -501,9 +545,10 @@ func MayHaveBeenApplied(r pos.Request) bool {
 }
 
 // requeue puts a request that was not applied (or, with reason
-// ReasonMaybeApplied, may have been) back in the queue after delay, or
-// expires it when that would be too late.
-func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, cause error, delay time.Duration, reason string) {
+// ReasonMaybeApplied, may have been) back in the queue, or expires it when
+// delay would make it too late. keepPlace leaves its next attempt (and so
+// its place in its gateway's queue) as it was; otherwise it waits delay.
+func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, cause error, delay time.Duration, reason string, keepPlace bool) {
 	next := e.now().Add(delay)
 	if !r.NotAfter.IsZero() && next.After(r.NotAfter) {
 		why := h.Explain(cause)
@@ -516,7 +561,9 @@ func (e *Engine) requeue(ctx context.Context, r pos.Request, h RequestHandler, c
 		return
 	}
 	_, err := e.store.TransitionRequest(ctx, r.ID, pos.RequestQueued, reason, func(cur *pos.Request) error {
-		cur.NextAttemptAt = next
+		if !keepPlace {
+			cur.NextAttemptAt = next
+		}
 		why := h.Explain(cause)
 		cur.Error = &why
 		return nil
@@ -532,7 +579,7 @@ func (e *Engine) afterAmbiguous(ctx context.Context, r pos.Request, cause error)
 	if h != nil && h.ResendAmbiguous() {
 		e.log.Warn("request may have reached the gateway; sending it again (the gateway folds duplicates)",
 			"request", r.ID, "kind", r.Kind, "err", cause)
-		e.requeue(ctx, r, h, cause, e.backoff(r.Attempts), ReasonMaybeApplied)
+		e.requeue(ctx, r, h, cause, e.backoff(r.Attempts), ReasonMaybeApplied, false)
 		return
 	}
 	msg := "the connection broke after the request was sent, so the gateway may have applied it; " +

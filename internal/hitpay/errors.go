@@ -133,3 +133,8 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// HTTPStatusCode is the HTTP status of the answer, 0 when none arrived
+// (the engine keeps a request's place in the queue while its gateway is
+// unreachable).
+func (e *Error) HTTPStatusCode() int { return e.Status }

@@ -391,6 +391,24 @@ func (s *Store) NextRequestDue(ctx context.Context, gateway string) (at time.Tim
 	return at, ok, err
 }
 
+// QueuedRequestGateways lists the gateways that have queued requests.
+func (s *Store) QueuedRequestGateways(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := s.openReq(tx).due.Cursor()
+		for k, _ := c.First(); k != nil; {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return errIndex("malformed request due key %x", k)
+			}
+			out = append(out, string(k[:i]))
+			k, _ = c.Seek(append(k[:i:i], 1))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SubmittingRequests returns the requests in submitting (at start-up:
 // those whose outcome a crash left unknown).
 func (s *Store) SubmittingRequests(ctx context.Context, max int) ([]pos.Request, error) {

@@ -78,8 +78,13 @@ func (p Payees) Deliver(ctx context.Context, r pos.Request) (json.RawMessage, er
 	if errors.Is(err, payout.ErrDuplicate) && engine.MayHaveBeenApplied(r) {
 		// An earlier attempt of this very request may have created it
 		// (the connection broke after sending): adopt it.
-		return json.Marshal(PayeeResult{MaskedPayee: payout.MaskedPayee{MerchantCustomerID: sealed.MerCustomID,
-			Status: payout.PayeeStatus("unknown")}, Adopted: true})
+		res := PayeeResult{MaskedPayee: payout.MaskedPayee{MerchantCustomerID: sealed.MerCustomID,
+			Status: payout.PayeeStatus("unknown")}, Adopted: true}
+		var perr *payout.Error
+		if errors.As(err, &perr) {
+			res.CustomID = perr.CustomID
+		}
+		return json.Marshal(res)
 	}
 	if err != nil {
 		return nil, err

@@ -236,7 +236,7 @@ func TestAmbiguous(t *testing.T) {
 	if payee.State != pos.RequestSucceeded || payee.Attempts != 2 || !engine.MayHaveBeenApplied(payee) {
 		t.Fatalf("payee after a dropped answer: %+v", payee)
 	}
-	if pr := result[requests.PayeeResult](t, payee); !pr.Adopted || pr.MerchantCustomerID != "C-77" {
+	if pr := result[requests.PayeeResult](t, payee); !pr.Adopted || pr.MerchantCustomerID != "C-77" || pr.CustomID == "" {
 		t.Fatalf("payee result %+v", pr)
 	}
 	if h.payout.PayeeCount() != 1 {
@@ -268,7 +268,17 @@ func TestCancelAndExpire(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.payout.Inject(simfault.Fault{Kind: simfault.ResetBeforeRead})
 	p := h.submit(pos.KindPayee, "p", payeeBody("C-1"))
-	c, err := h.eng.CancelRequest(context.Background(), pos.KindPayee, p.ID)
+	// The bridge may be trying it right now (submitting cannot be
+	// canceled); between tries it is queued and the cancel applies.
+	var c pos.Request
+	var err error
+	for range 200 {
+		c, err = h.eng.CancelRequest(context.Background(), pos.KindPayee, p.ID)
+		if pos.ErrorCode(err) != pos.EConflict {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err != nil || c.State != pos.RequestCanceled {
 		t.Fatalf("cancel = %+v, %v", c, err)
 	}
@@ -452,5 +462,24 @@ func TestTillErrors(t *testing.T) {
 		if list, _, _ := hh.eng.RecentRequests(context.Background(), "", 100, ""); len(list) != 0 {
 			t.Fatalf("refused requests were stored: %d", len(list))
 		}
+	}
+}
+
+// TestUnconfiguredKind: a request stored for a gateway the configuration
+// no longer uses fails with a clear reason instead of waiting unseen.
+func TestUnconfiguredKind(t *testing.T) {
+	h := newHarnessClosed(t)
+	r, _, err := h.store.CreateRequest(context.Background(), pos.Request{Kind: pos.KindCustomer, Gateway: "retired",
+		Payload: json.RawMessage(`{"name":"x"}`)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gws, err := h.store.QueuedRequestGateways(context.Background()); err != nil || strings.Join(gws, ",") != "retired" {
+		t.Fatalf("queued gateways %v, %v", gws, err)
+	}
+	h.open()
+	got := h.wait(r.ID)
+	if got.State != pos.RequestFailed || got.Error == nil || got.Error.Code != "not_configured" {
+		t.Fatalf("%+v", got)
 	}
 }
