@@ -6,14 +6,11 @@ import (
 	"math"
 	"net/http"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-	"weak"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/pos"
@@ -371,38 +368,14 @@ func (s *Server) handleEMI(req *request) answer {
 			"products": []any{}, "transaction": nil,
 		})
 	}
-	s.countEMIBatch()
+	s.emiBatches++ // s.mu is held
 	return ok("Invoices processed successfully.", "response", out)
-}
-
-// emiBatches counts the HeStallMent batches each server accepted, so a
-// test can check that one request made exactly one batch. It is keyed
-// weakly and dropped when its server is collected. It belongs in Server
-// beside the other counters; it sits beside its handler until sim.go
-// gains the field.
-var emiBatches = struct {
-	sync.Mutex
-	n map[weak.Pointer[Server]]int
-}{n: map[weak.Pointer[Server]]int{}}
-
-func (s *Server) countEMIBatch() {
-	k := weak.Make(s)
-	emiBatches.Lock()
-	defer emiBatches.Unlock()
-	if _, seen := emiBatches.n[k]; !seen {
-		runtime.AddCleanup(s, func(k weak.Pointer[Server]) {
-			emiBatches.Lock()
-			delete(emiBatches.n, k)
-			emiBatches.Unlock()
-		}, k)
-	}
-	emiBatches.n[k]++
 }
 
 // EMIBatchCount is the number of HeStallMent batches accepted (each may
 // hold several invoices; see EMIInvoiceCount).
 func (s *Server) EMIBatchCount() int {
-	emiBatches.Lock()
-	defer emiBatches.Unlock()
-	return emiBatches.n[weak.Make(s)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.emiBatches
 }

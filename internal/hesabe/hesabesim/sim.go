@@ -101,6 +101,9 @@ type Server struct {
 	nextID    int64
 	nextCust  int64
 	nextEMI   int64
+	// emiBatches counts the HeStallMent batches accepted, so a test can
+	// check that one request made exactly one batch.
+	emiBatches int
 }
 
 type merchantState struct {
