@@ -82,6 +82,28 @@ type Config struct {
 	Now func() time.Time
 }
 
+// String shows the account without its secrets (%v, %+v, %s).
+func (c Config) String() string {
+	red := func(v string) string {
+		if v == "" {
+			return `""`
+		}
+		return "[redacted]"
+	}
+	return fmt.Sprintf("hesabe.Config{MerchantURL:%q PaymentURL:%q MerchantCode:%q AccessCode:%s SecretKey:%s IVKey:%s Username:%q Password:%s Timeout:%s}",
+		c.MerchantURL, c.PaymentURL, c.MerchantCode, red(c.AccessCode), red(c.SecretKey), red(c.IVKey), c.Username,
+		red(c.Password), c.Timeout)
+}
+
+// GoString redacts under %#v too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps the secrets out of structured logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("merchant_url", c.MerchantURL), slog.String("merchant_code", c.MerchantCode),
+		slog.String("username", c.Username))
+}
+
 // Validate reports a configuration that cannot work, naming the field.
 func (c Config) Validate() error {
 	for _, f := range []struct{ name, val string }{

@@ -443,6 +443,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	all.WriteString(logs.String())
 	all.WriteString(fmt.Sprintf("%v %+v", c, c))
+	simCfg := s.ClientConfig(0)
+	all.WriteString(fmt.Sprintf("%v %+v %#v %s", simCfg, simCfg, simCfg, simCfg))
+	slog.New(slog.NewJSONHandler(&all, nil)).Info("config", "cfg", simCfg)
 	if all.Len() < 200 {
 		t.Fatalf("too little output to check: %q", all.String())
 	}

@@ -536,7 +536,12 @@ func (s *Store) PruneRequests(ctx context.Context, now time.Time) (removed int, 
 		}
 		return nil
 	})
-	return removed, more, err
+	if err != nil {
+		// removed and more may still be written by a late commit (ctx
+		// ended first): do not read them.
+		return 0, false, err
+	}
+	return removed, more, nil
 }
 
 // CheckRequests verifies that every request's index entries agree with the
