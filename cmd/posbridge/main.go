@@ -57,6 +57,8 @@ func commands() []*command {
 		}},
 		{name: "sim", summary: "simulators that stand in for the gateway and terminals", sub: []*command{
 			{name: "hesabe", summary: "run the Hesabe simulator (with fault injection)", run: runSimHesabe},
+			{name: "hitpay", summary: "run the HitPay customer API simulator (with fault injection)", run: runSimHitPay},
+			{name: "payout", summary: "run the payout provider simulator and write its test key files", run: runSimPayout},
 			{name: "terminal", summary: "run a simulated card terminal over serial or MQTT", run: runSimTerminal},
 		}},
 		{name: "pay", summary: "take a payment through the running bridge and follow it to its end", run: runPay},
