@@ -31,19 +31,24 @@ func (e *Engine) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Check
 		return pos.Checkout{}, false, err
 	}
 	hash := RequestHash(req)
-	if req.IdempotencyKey != "" {
-		old, err := e.store.GetByIdempotencyKey(ctx, req.IdempotencyKey)
-		switch {
-		case err == nil && old.RequestHash == hash:
-			return old, true, nil
-		case err == nil:
-			return pos.Checkout{}, false, pos.FieldErrorf(pos.EConflict, "idempotency_key",
-				"key %q was already used for a different request (checkout %s)", req.IdempotencyKey, old.ID)
-		case pos.ErrorCode(err) != pos.ENotFound:
-			return pos.Checkout{}, false, fmt.Errorf("engine: create: %w", err)
-		}
-	}
 	if !e.Online() && (e.opts.Offline != OfflineLimits{}) {
+		// A retry of an accepted request is answered even past a limit,
+		// so look the key up before applying them. (Online, the store's
+		// Create answers a known key itself, in the same transaction:
+		// the stored checkout for the same request, a conflict for
+		// another.)
+		if req.IdempotencyKey != "" {
+			old, err := e.store.GetByIdempotencyKey(ctx, req.IdempotencyKey)
+			switch {
+			case err == nil && old.RequestHash == hash:
+				return old, true, nil
+			case err == nil:
+				return pos.Checkout{}, false, pos.FieldErrorf(pos.EConflict, "idempotency_key",
+					"key %q was already used for a different request (checkout %s)", req.IdempotencyKey, old.ID)
+			case pos.ErrorCode(err) != pos.ENotFound:
+				return pos.Checkout{}, false, fmt.Errorf("engine: create: %w", err)
+			}
+		}
 		// Offline accepts are serialized so the limits hold exactly.
 		e.offlineMu.Lock()
 		defer e.offlineMu.Unlock()

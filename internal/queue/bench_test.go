@@ -60,6 +60,7 @@ func BenchmarkCreate(b *testing.B) {
 			el := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "creates/s")
+			b.ReportMetric(queue.CallsPerCommit(s), "calls/commit")
 			if fi, err := os.Stat(s.Path()); err == nil && b.N >= 1000 {
 				b.ReportMetric(float64(fi.Size())/float64(b.N), "filebytes/rec")
 			}

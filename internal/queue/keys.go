@@ -2,14 +2,11 @@ package queue
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/posbridge/posbridge/internal/pos"
 )
 
 // Keys and values.
@@ -60,15 +57,17 @@ func timeSeqKey(t time.Time, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(timeBytes(t), seq)
 }
 
-// fifoKey orders a terminal's waiting checkouts by acceptance.
-func fifoKey(terminal string, seq uint64) []byte {
-	k := make([]byte, 0, len(terminal)+9)
-	k = append(k, terminal...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
+// txidKey is a transaction-id index key: the id, length-prefixed (it is
+// the gateway's and may hold any byte), then the checkout's sequence, so
+// two checkouts the gateway gave one id keep an entry each.
+func txidKey(tx string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(txidPrefix(tx), seq)
 }
 
-func fifoPrefix(terminal string) []byte { return append([]byte(terminal), 0) }
+func txidPrefix(tx string) []byte {
+	k := binary.AppendUvarint(make([]byte, 0, len(tx)+binary.MaxVarintLen64+8), uint64(len(tx)))
+	return append(k, tx...)
+}
 
 func (s *Store) formatID(seq uint64) string {
 	return idPrefix + s.inst + "_" + strconv.FormatUint(seq, 10)
@@ -95,44 +94,4 @@ func (s *Store) parseInvoice(inv string) (uint64, bool) {
 	}
 	seq, err := strconv.ParseUint(rest, 10, 64)
 	return seq, err == nil && seq > 0 && s.formatInvoice(seq) == inv
-}
-
-// record is the stored form of a checkout: the domain type plus what the
-// domain type keeps out of its JSON (the request hash).
-type record struct {
-	pos.Checkout
-	RequestHash string `json:"request_hash,omitempty"`
-	Seq         uint64 `json:"-"`
-}
-
-// formatJSON is the first byte of every stored record: the encoding. A
-// compact binary encoding can be added as another value without migrating.
-const formatJSON byte = 1
-
-// encodeRecord leaves out ID and InvoiceNumber: they follow from the key,
-// so a new record can be encoded before its sequence number is known (by
-// the caller's goroutine, outside the committer).
-func encodeRecord(r *record) ([]byte, error) {
-	stored := record{Checkout: r.Checkout, RequestHash: r.Checkout.RequestHash}
-	stored.ID, stored.InvoiceNumber = "", ""
-	b, err := json.Marshal(&stored)
-	if err != nil {
-		return nil, fmt.Errorf("queue: encode checkout %s: %w", r.ID, err)
-	}
-	out := make([]byte, 0, len(b)+1)
-	out = append(out, formatJSON)
-	return append(out, b...), nil
-}
-
-func (s *Store) decode(seq uint64, v []byte) (*record, error) {
-	if len(v) == 0 || v[0] != formatJSON {
-		return nil, fmt.Errorf("queue: checkout #%d: unknown record format", seq)
-	}
-	r := &record{Seq: seq}
-	if err := json.Unmarshal(v[1:], r); err != nil {
-		return nil, fmt.Errorf("queue: decode checkout #%d: %w", seq, err)
-	}
-	r.Checkout.RequestHash = r.RequestHash
-	r.ID, r.InvoiceNumber = s.formatID(seq), s.formatInvoice(seq)
-	return r, nil
 }

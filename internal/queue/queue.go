@@ -22,15 +22,16 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // SchemaVersion is the layout of the database this package writes. A file
-// with a newer version is refused (ErrSchema); an older one is upgraded or
-// refused when that is written.
-const SchemaVersion = 1
+// with a newer version is refused (ErrSchema); a version 1 file is
+// upgraded at Open, in one transaction (migrate.go).
+const SchemaVersion = 2
 
 // Errors returned by Open and by calls on a closed Store. They are wrapped
 // with the database path; test them with errors.Is.
@@ -94,6 +95,10 @@ type Store struct {
 	closed    bool
 	closeOnce sync.Once
 	closeErr  error
+
+	cur     *batch       // the committer's open transaction; only the committer touches it
+	batches atomic.Int64 // transactions the committer ran, and the calls in them
+	batched atomic.Int64
 }
 
 // Bucket names. Keys are documented in docs/queue.md.
@@ -101,15 +106,14 @@ var (
 	bMeta      = []byte("meta")     // schema, instance, stats
 	bCheckouts = []byte("checkout") // seq → record
 	bIdem      = []byte("idem")     // idempotency key → seq
-	bFIFO      = []byte("fifo")     // terminal 0x00 seq → next-attempt time (queued only)
-	bUnsent    = []byte("unsent")   // seq → nil (queued or submitting)
+	bLine      = []byte("line")     // seq → FIFO links and next-attempt time (queued), or submitting
+	bTerm      = []byte("term")     // terminal → active seq, FIFO head and tail, due time
 	bDue       = []byte("due")      // next-attempt time, seq → terminal (actionable heads)
-	bDueTerm   = []byte("dueterm")  // terminal → its key in due
-	bActive    = []byte("active")   // terminal → seq (submitting, sent, on_terminal)
 	bDeadline  = []byte("deadline") // deadline, seq → nil (non-final)
 	bDone      = []byte("done")     // finished-at, seq → nil (final)
+	bTxID      = []byte("txid")     // transaction id → seq
 
-	checkoutBuckets = [][]byte{bMeta, bCheckouts, bIdem, bFIFO, bUnsent, bDue, bDueTerm, bActive, bDeadline, bDone}
+	checkoutBuckets = [][]byte{bMeta, bCheckouts, bIdem, bLine, bTerm, bDue, bDeadline, bDone, bTxID}
 	// allBuckets: the checkout buckets and the request outbox's (requests.go).
 	allBuckets = append(checkoutBuckets[:len(checkoutBuckets):len(checkoutBuckets)], requestBuckets...)
 
@@ -157,7 +161,8 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 		if len(v) != 4 {
 			return fmt.Errorf("meta bucket has no schema version: %w", ErrSchema)
 		}
-		if got := binary.BigEndian.Uint32(v); got > SchemaVersion {
+		got := binary.BigEndian.Uint32(v)
+		if got > SchemaVersion {
 			return fmt.Errorf("schema version %d is newer than this posbridge's %d (written by a newer release; upgrade posbridge): %w",
 				got, SchemaVersion, ErrSchema)
 		}
@@ -166,7 +171,15 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 			return errors.New("meta bucket has no instance id")
 		}
 		s.inst = hex.EncodeToString(inst)
-		// Buckets added by a later version 1 build would be created here.
+		if got < 2 {
+			if err := migrateV1(tx); err != nil {
+				return fmt.Errorf("upgrade schema version %d to %d: %w", got, SchemaVersion, err)
+			}
+			if err := meta.Put(kSchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+				return err
+			}
+		}
+		// Buckets added by a later build of this version are created here.
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)

@@ -33,22 +33,55 @@ func (s *Store) GetByInvoiceNumber(ctx context.Context, inv string) (pos.Checkou
 	return s.getSeq(ctx, seq, inv)
 }
 
-// GetByIdempotencyKey returns the checkout created with key, or a
-// pos.ENotFound error (also once the checkout has been pruned).
-func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checkout, error) {
+// GetByTransactionID returns the checkout whose invoice has the gateway's
+// transaction id tx (terminal events carry it), or a pos.ENotFound error.
+// Should the gateway have given one id to two checkouts, the later one.
+func (s *Store) GetByTransactionID(ctx context.Context, tx string) (pos.Checkout, error) {
 	var out pos.Checkout
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := s.open(tx)
-		v := b.idem.Get([]byte(key))
-		if v == nil {
-			return pos.Errorf(pos.ENotFound, "no checkout with idempotency key %q", key)
+	prefix := txidPrefix(tx)
+	err := s.view(ctx, func(t *bolt.Tx) error {
+		var seq uint64
+		c := t.Bucket(bTxID).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) == len(prefix)+8 {
+				seq = seqOf(k)
+			}
 		}
-		r, err := b.load(seqOf(v))
+		if seq == 0 {
+			return pos.Errorf(pos.ENotFound, "no checkout with transaction id %q", tx)
+		}
+		r, err := s.open(t).load(seq)
 		if err != nil {
 			return err
 		}
 		if r == nil {
-			return errIndex("idempotency key %q points to missing checkout #%d", key, seqOf(v))
+			return errIndex("transaction id %q points to missing checkout #%d", tx, seq)
+		}
+		out = r.Checkout
+		return nil
+	})
+	return out, err
+}
+
+// GetByIdempotencyKey returns the checkout created with key, or a
+// pos.ENotFound error (also once the checkout has been pruned).
+func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checkout, error) {
+	return s.getByIndex(ctx, bIdem, key, "idempotency key")
+}
+
+func (s *Store) getByIndex(ctx context.Context, bucket []byte, key, what string) (pos.Checkout, error) {
+	var out pos.Checkout
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get([]byte(key))
+		if v == nil {
+			return pos.Errorf(pos.ENotFound, "no checkout with %s %q", what, key)
+		}
+		r, err := s.open(tx).load(seqOf(v))
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return errIndex("%s %q points to missing checkout #%d", what, key, seqOf(v))
 		}
 		out = r.Checkout
 		return nil
@@ -137,16 +170,16 @@ func (s *Store) firstTime(ctx context.Context, bucket []byte) (at time.Time, ok 
 func (s *Store) Active(ctx context.Context, terminal string) (c pos.Checkout, ok bool, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		b := s.open(tx)
-		v := b.active.Get([]byte(terminal))
-		if v == nil {
-			return nil
+		t, err := b.termGet([]byte(terminal))
+		if err != nil || t.active == 0 {
+			return err
 		}
-		r, err := b.load(seqOf(v))
+		r, err := b.load(t.active)
 		if err != nil {
 			return err
 		}
 		if r == nil {
-			return errIndex("terminal %s active with missing checkout #%d", terminal, seqOf(v))
+			return errIndex("terminal %s active with missing checkout #%d", terminal, t.active)
 		}
 		c, ok = r.Checkout, true
 		return nil
@@ -161,13 +194,17 @@ func (s *Store) ActiveAll(ctx context.Context) ([]pos.Checkout, error) {
 	var out []pos.Checkout
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := s.open(tx)
-		return b.active.ForEach(func(k, v []byte) error {
-			r, err := b.load(seqOf(v))
+		return b.term.ForEach(func(k, _ []byte) error {
+			t, err := b.termGet(k)
+			if err != nil || t.active == 0 {
+				return err
+			}
+			r, err := b.load(t.active)
 			if err != nil {
 				return err
 			}
 			if r == nil {
-				return errIndex("terminal %s active with missing checkout #%d", k, seqOf(v))
+				return errIndex("terminal %s active with missing checkout #%d", k, t.active)
 			}
 			out = append(out, r.Checkout)
 			return nil
@@ -181,27 +218,52 @@ func (s *Store) ActiveAll(ctx context.Context) ([]pos.Checkout, error) {
 // one of Waiting(ctx, t, "", 1) is the terminal's next checkout.
 func (s *Store) Waiting(ctx context.Context, terminal, after string, max int) ([]pos.Checkout, error) {
 	var out []pos.Checkout
-	prefix := fifoPrefix(terminal)
-	start := prefix
+	var afterSeq uint64
 	if after != "" {
 		seq, ok := s.parseID(after)
 		if !ok {
 			return nil, pos.Errorf(pos.EInvalid, "bad cursor %q", after)
 		}
-		start = fifoKey(terminal, seq+1)
+		afterSeq = seq
 	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := s.open(tx)
-		c := b.fifo.Cursor()
-		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
-			r, err := b.load(seqOf(k))
+		t, err := b.termGet([]byte(terminal))
+		if err != nil {
+			return err
+		}
+		next := t.head
+		if afterSeq != 0 {
+			// Continue from the cursor if it still waits on this
+			// terminal; else skip from the head to what came after it
+			// (the FIFO is in acceptance order).
+			if e, ok := b.lineGet(afterSeq); ok {
+				if r, err := b.load(afterSeq); err == nil && r != nil && r.TerminalID == terminal {
+					next = e.next
+				}
+			}
+			for next != 0 && next <= afterSeq {
+				e, ok := b.lineGet(next)
+				if !ok {
+					return errIndex("terminal %s: FIFO entry #%d is not queued", terminal, next)
+				}
+				next = e.next
+			}
+		}
+		for next != 0 && len(out) < max {
+			e, ok := b.lineGet(next)
+			if !ok {
+				return errIndex("terminal %s: FIFO entry #%d is not queued", terminal, next)
+			}
+			r, err := b.load(next)
 			if err != nil {
 				return err
 			}
 			if r == nil {
-				return errIndex("fifo entry for missing checkout #%d", seqOf(k))
+				return errIndex("fifo entry for missing checkout #%d", next)
 			}
 			out = append(out, r.Checkout)
+			next = e.next
 		}
 		return nil
 	})
@@ -273,7 +335,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		}
 		st.Unsent = st.ByState[pos.StateQueued] + st.ByState[pos.StateSubmitting]
 		st.UnsentAmount = pos.Money(c.unsentAmount)
-		if k, _ := b.unsent.Cursor().First(); k != nil {
+		if k, _ := b.line.Cursor().First(); k != nil {
 			r, err := b.load(seqOf(k))
 			if err != nil {
 				return err

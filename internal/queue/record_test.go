@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,5 +64,69 @@ func TestStateSlots(t *testing.T) {
 		if slot(s) < 0 {
 			t.Errorf("state %s has no counter slot", s)
 		}
+	}
+}
+
+// TestRecordBinaryEveryField round-trips records with every field set,
+// unset, and at the edges of what a time.Time holds, and checks that a
+// damaged record is an error, never a panic or a wrong checkout.
+func TestRecordBinaryEveryField(t *testing.T) {
+	s := &Store{inst: "0a1b2c3d"}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	full := pos.Checkout{
+		IdempotencyKey: "ключ-🔑", RequestHash: "sha256:00ff", TillRef: "lane3/\x00/000123", TerminalID: "29708454",
+		Amount: 1<<62 + 3, Customer: pos.Customer{Name: "سلمان", Email: "s@example.com", Phone: "+96550000000"},
+		Description: "groceries", State: pos.StateOnTerminal, CreatedAt: at, UpdatedAt: at.Add(90 * time.Second),
+		Deadline: at.Add(30 * time.Minute), Attempts: 300, NextAttemptAt: at.Add(-time.Hour), LastError: "503: try later",
+		InvoiceID: -1 << 40, TransactionID: "8800000155016000000011763", CancelRequested: true,
+		CancelRequestedAt: time.Date(2300, 1, 1, 0, 0, 0, 1, time.UTC), // past int64 nanoseconds from CreatedAt
+		Result: &pos.Result{Outcome: pos.OutcomeDeclined, Reference: "RRN 1", Reason: "insufficient funds", Source: "terminal",
+			At: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+		History: []pos.Transition{
+			{At: at, To: pos.StateQueued, Reason: "accepted"},
+			{At: at.Add(time.Second), From: pos.StateQueued, To: pos.StateSubmitting},
+			{At: at.Add(-time.Second), From: pos.StateSubmitting, To: pos.StateSent, Reason: "invoice created"},
+			{At: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), From: pos.StateSent, To: pos.StateOnTerminal},
+		},
+	}
+	minimal := pos.Checkout{State: pos.StateFailed, CreatedAt: at}
+	for name, c := range map[string]pos.Checkout{"full": full, "minimal": minimal} {
+		r := &record{Seq: 7, Checkout: c}
+		v, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.decode(7, v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := c
+		want.ID, want.InvoiceNumber = s.formatID(7), s.formatInvoice(7)
+		if !reflect.DeepEqual(got.Checkout, want) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", name, got.Checkout, want)
+		}
+		// Every truncation and a trailing byte are errors.
+		for i := 1; i < len(v); i++ {
+			if _, err := s.decode(7, v[:i]); err == nil {
+				t.Fatalf("%s: truncated to %d of %d bytes: no error", name, i, len(v))
+			}
+		}
+		if _, err := s.decode(7, append(slices.Clone(v), 0)); err == nil {
+			t.Fatalf("%s: a trailing byte: no error", name)
+		}
+	}
+	// An unknown state cannot be written.
+	if _, err := encodeRecord(&record{Checkout: pos.Checkout{State: "lost", CreatedAt: at}}); err == nil {
+		t.Fatal("unknown state encoded")
+	}
+	// Damaged bytes never panic.
+	v, _ := encodeRecord(&record{Checkout: full})
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		w := slices.Clone(v)
+		for range 1 + rng.IntN(4) {
+			w[1+rng.IntN(len(w)-1)] = byte(rng.Uint32())
+		}
+		_, _ = s.decode(7, w)
 	}
 }

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -124,17 +123,18 @@ func (s *Store) step(b *buckets, old *record, to pos.State, reason string, mutat
 		return nil, pos.Errorf(pos.EConflict, "checkout %s cannot go from %s to %s", old.ID, old.State, to)
 	}
 	if to == pos.StateSubmitting && old.State == pos.StateQueued {
-		term := []byte(old.TerminalID)
-		if v := b.active.Get(term); v != nil {
-			return nil, pos.Errorf(pos.EConflict, "terminal %s is busy with checkout %s", old.TerminalID, s.formatID(seqOf(v)))
+		t, err := b.termGet([]byte(old.TerminalID))
+		if err != nil {
+			return nil, err
 		}
-		prefix := fifoPrefix(old.TerminalID)
-		k, _ := b.fifo.Cursor().Seek(prefix)
-		if k == nil || !bytes.HasPrefix(k, prefix) {
+		if t.active != 0 {
+			return nil, pos.Errorf(pos.EConflict, "terminal %s is busy with checkout %s", old.TerminalID, s.formatID(t.active))
+		}
+		if t.head == 0 {
 			return nil, errIndex("queued checkout %s missing from terminal %s's FIFO", old.ID, old.TerminalID)
 		}
-		if head := seqOf(k); head != old.Seq {
-			return nil, pos.Errorf(pos.EConflict, "checkout %s waits behind %s on terminal %s", old.ID, s.formatID(head), old.TerminalID)
+		if t.head != old.Seq {
+			return nil, pos.Errorf(pos.EConflict, "checkout %s waits behind %s on terminal %s", old.ID, s.formatID(t.head), old.TerminalID)
 		}
 	}
 	r := &record{Seq: old.Seq, Checkout: old.Checkout}
