@@ -86,7 +86,9 @@ func (l *instantLink) CancelInvoice(ctx context.Context, c pos.Checkout) error {
 // terminals (not timed), then times the engine draining them against the
 // in-process simulator over HTTP, rate limit off: each checkout is
 // submitted (durable submitting, create invoice, durable sent) and paid
-// through a terminal event (durable paid).
+// through a terminal event (durable paid). ENGINE_DRAIN_N sets a smaller
+// drain (for profiling), ENGINE_DRAIN_TERMINALS the terminals (64) and
+// ENGINE_DRAIN_WORKERS the engine's Workers (32).
 func BenchmarkDrain100k(b *testing.B) {
 	n, terminals := 100_000, 64
 	if v, err := strconv.Atoi(os.Getenv("ENGINE_DRAIN_TERMINALS")); err == nil && v > 0 {
@@ -125,6 +127,9 @@ func BenchmarkDrain100k(b *testing.B) {
 		opts.MaxDeadline = 24 * time.Hour
 		opts.PollInterval = time.Minute // results come from the terminal link
 		opts.Workers = 32
+		if v, err := strconv.Atoi(os.Getenv("ENGINE_DRAIN_WORKERS")); err == nil && v > 0 {
+			opts.Workers = v
+		}
 		link := &instantLink{}
 		opts.Terminal = link
 		eng := engine.New(store, client, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
@@ -290,6 +291,9 @@ func (e *Engine) pollLate(ctx context.Context) {
 // different terminals' results are committed together.
 const eventShards = 8
 
+// maxEventBatch bounds how many queued events one loop takes at a time.
+const maxEventBatch = 256
+
 // ErrEventsBusy is returned by OnTerminalEvent when the engine's event
 // queue is full. A terminal link then leaves the result unacknowledged, so
 // the terminal sends it again; gateway polling would find it too.
@@ -322,15 +326,59 @@ func shardOf(terminal string) int {
 	return int(h % eventShards)
 }
 
+// eventLoop handles one shard's events. It takes every event already
+// queued and handles each terminal's events in order, different terminals
+// at the same time, so their transitions share group commits instead of
+// each waiting for its own (a shard serves several terminals).
 func (e *Engine) eventLoop(ch <-chan pos.TerminalEvent) {
+	var batch []pos.TerminalEvent
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
 		case ev := <-ch:
-			e.handleEvent(e.ctx, ev)
+			batch = append(batch[:0], ev)
 		}
+	fill:
+		for len(batch) < maxEventBatch {
+			select {
+			case ev := <-ch:
+				batch = append(batch, ev)
+			default:
+				break fill
+			}
+		}
+		e.handleEvents(batch)
+		clear(batch)
 	}
+}
+
+// handleEvents handles a batch: one goroutine per terminal, each taking
+// that terminal's events in their order; it returns when all are done.
+func (e *Engine) handleEvents(batch []pos.TerminalEvent) {
+	if len(batch) == 1 {
+		e.handleEvent(e.ctx, batch[0])
+		return
+	}
+	byTerm := map[string][]pos.TerminalEvent{}
+	var order []string
+	for _, ev := range batch {
+		if byTerm[ev.TerminalID] == nil {
+			order = append(order, ev.TerminalID)
+		}
+		byTerm[ev.TerminalID] = append(byTerm[ev.TerminalID], ev)
+	}
+	var wg sync.WaitGroup
+	for _, term := range order {
+		wg.Add(1)
+		go func(evs []pos.TerminalEvent) {
+			defer wg.Done()
+			for _, ev := range evs {
+				e.handleEvent(e.ctx, ev)
+			}
+		}(byTerm[term])
+	}
+	wg.Wait()
 }
 
 func (e *Engine) handleEvent(ctx context.Context, ev pos.TerminalEvent) {

@@ -22,7 +22,7 @@ func (s *Store) Check(ctx context.Context) error {
 		b := s.open(tx)
 		var want counters
 		var n int
-		var idem, line, deadline, done, txid, active int
+		var idem, line, submitting, deadline, done, active int
 		err := b.checkouts.ForEach(func(k, v []byte) error {
 			if n++; n%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -58,14 +58,7 @@ func (s *Store) Check(ctx context.Context) error {
 				}
 				idem++
 			}
-			if r.TransactionID != "" {
-				if err := has(b.txid, txidKey(r.TransactionID, r.Seq), true, "transaction id", &txid); err != nil {
-					return err
-				}
-			}
-			lv := b.line.Get(seqKey(r.Seq))
-			switch {
-			case r.State == pos.StateQueued:
+			if r.State == pos.StateQueued {
 				e, ok := b.lineGet(r.Seq)
 				if !ok {
 					return errIndex("queued checkout %s has no FIFO entry", r.ID)
@@ -74,13 +67,11 @@ func (s *Store) Check(ctx context.Context) error {
 					return errIndex("queued checkout %s: FIFO entry's next-attempt time differs", r.ID)
 				}
 				line++
-			case r.State == pos.StateSubmitting:
-				if !bytes.Equal(lv, lineSubmitting) {
-					return errIndex("submitting checkout %s has no line entry", r.ID)
-				}
-				line++
-			case lv != nil:
-				return errIndex("checkout %s (%s) has a line entry", r.ID, r.State)
+			} else if b.line.Get(seqKey(r.Seq)) != nil {
+				return errIndex("checkout %s (%s) has a FIFO entry", r.ID, r.State)
+			}
+			if err := has(b.submitting, seqKey(r.Seq), r.State == pos.StateSubmitting, "submitting", &submitting); err != nil {
+				return err
 			}
 			if isActive(r.State) {
 				t, err := b.termGet([]byte(r.TerminalID))
@@ -109,8 +100,8 @@ func (s *Store) Check(ctx context.Context) error {
 			name string
 			bk   *bolt.Bucket
 			n    int
-		}{{"idempotency", b.idem, idem}, {"line", b.line, line}, {"deadline", b.deadline, deadline},
-			{"done", b.done, done}, {"transaction id", b.txid, txid}} {
+		}{{"idempotency", b.idem, idem}, {"line", b.line, line}, {"submitting", b.submitting, submitting}, {"deadline", b.deadline, deadline},
+			{"done", b.done, done}} {
 			if got := c.bk.Stats().KeyN; got != c.n {
 				return errIndex("%s index has %d entries, records account for %d", c.name, got, c.n)
 			}
@@ -148,7 +139,7 @@ func (s *Store) checkTerminals(ctx context.Context, b *buckets, queued int64, ac
 			if !ok {
 				return errIndex("terminal %s: FIFO entry #%d is not queued", term, seq)
 			}
-			if e.prev != prev || seq <= prev {
+			if (prev != 0 && e.prev != prev) || seq <= prev { // the head's prev is not kept
 				return errIndex("terminal %s: FIFO entry #%d links back to #%d, not #%d", term, seq, e.prev, prev)
 			}
 			if got, err := s.terminalOf(b, seq); err != nil {

@@ -14,17 +14,20 @@ import (
 // Every commit writes each B-tree page it changed, and on these disks the
 // pages written, not the number of puts, set a commit's cost. So the
 // indexes a new checkout touches are keyed to append: the record by
-// sequence, the line of unsent checkouts by sequence (each terminal's FIFO
+// sequence, the line of queued checkouts by sequence (each terminal's FIFO
 // is a doubly linked list through it, so N terminals do not mean N
 // insertion points), deadlines by time. The per-terminal state (active
-// checkout, FIFO head and tail, due entry) is one small entry per terminal.
+// checkout, FIFO head and tail, due entry) is one small entry per terminal,
+// and the submitting checkouts (at most one per terminal) have a small
+// bucket of their own. A transition of a FIFO head, whose neighbours are
+// spread over the whole backlog, writes as few other pages as possible.
 
 // buckets are one transaction's handles on every bucket.
 type buckets struct {
-	s                                                            *Store
-	tx                                                           *bolt.Tx
-	bt                                                           *batch // the committer's open batch, nil in a read
-	meta, checkouts, idem, line, term, due, deadline, done, txid *bolt.Bucket
+	s                                                                  *Store
+	tx                                                                 *bolt.Tx
+	bt                                                                 *batch // the committer's open batch, nil in a read
+	meta, checkouts, idem, line, submitting, term, due, deadline, done *bolt.Bucket
 }
 
 // open returns tx's bucket handles. In the committer's batch they are
@@ -50,17 +53,17 @@ const appendFill = 0.95
 
 func (s *Store) openTx(tx *bolt.Tx) *buckets {
 	b := &buckets{
-		s:         s,
-		tx:        tx,
-		meta:      tx.Bucket(bMeta),
-		checkouts: tx.Bucket(bCheckouts),
-		idem:      tx.Bucket(bIdem),
-		line:      tx.Bucket(bLine),
-		term:      tx.Bucket(bTerm),
-		due:       tx.Bucket(bDue),
-		deadline:  tx.Bucket(bDeadline),
-		done:      tx.Bucket(bDone),
-		txid:      tx.Bucket(bTxID),
+		s:          s,
+		tx:         tx,
+		meta:       tx.Bucket(bMeta),
+		checkouts:  tx.Bucket(bCheckouts),
+		idem:       tx.Bucket(bIdem),
+		line:       tx.Bucket(bLine),
+		submitting: tx.Bucket(bSubmitting),
+		term:       tx.Bucket(bTerm),
+		due:        tx.Bucket(bDue),
+		deadline:   tx.Bucket(bDeadline),
+		done:       tx.Bucket(bDone),
 	}
 	if tx.Writable() {
 		for _, bk := range []*bolt.Bucket{b.checkouts, b.line, b.deadline, b.done} {
@@ -86,29 +89,29 @@ func isActive(s pos.State) bool {
 // isUnsent: counted against the offline limits (stored, not yet at Hesabe).
 func isUnsent(s pos.State) bool { return s == pos.StateQueued || s == pos.StateSubmitting }
 
-// A line entry (key: seq) exists for every unsent checkout. A queued one's
-// value links it into its terminal's FIFO: previous and next sequence (0:
-// none) and its next-attempt time, so the due entry can be computed
-// without decoding the record. A submitting one's value is lineSubmitting.
+// A line entry (key: seq) exists for every queued checkout and links it
+// into its terminal's FIFO: previous and next sequence (0: none) and its
+// next-attempt time, so the due entry can be computed without decoding the
+// record. The head's previous pointer is not kept up to date (taking the
+// head out would otherwise write its successor's entry too, usually a
+// page of its own): it means nothing while the entry is the head.
 type lineEntry struct {
 	prev, next uint64
 	at         []byte // 8 bytes, timeBytes
 }
 
-var lineSubmitting = []byte{1}
-
-const lineQueuedLen = 24
+const lineLen = 24
 
 func (b *buckets) lineGet(seq uint64) (lineEntry, bool) {
 	v := b.line.Get(seqKey(seq))
-	if len(v) != lineQueuedLen {
+	if len(v) != lineLen {
 		return lineEntry{}, false
 	}
 	return lineEntry{prev: binary.BigEndian.Uint64(v), next: binary.BigEndian.Uint64(v[8:]), at: v[16:24:24]}, true
 }
 
 func (b *buckets) linePut(seq uint64, e lineEntry) error {
-	v := make([]byte, 0, lineQueuedLen)
+	v := make([]byte, 0, lineLen)
 	v = binary.BigEndian.AppendUint64(v, e.prev)
 	v = binary.BigEndian.AppendUint64(v, e.next)
 	v = append(v, e.at...)
@@ -211,16 +214,6 @@ func (b *buckets) put(old, r *record, v []byte) error {
 	if err := b.putTerminal(old, r); err != nil {
 		return err
 	}
-	if old != nil && old.TransactionID != r.TransactionID && old.TransactionID != "" {
-		if err := b.txid.Delete(txidKey(old.TransactionID, r.Seq)); err != nil {
-			return fmt.Errorf("queue: delete transaction id: %w", err)
-		}
-	}
-	if r.TransactionID != "" && (old == nil || old.TransactionID != r.TransactionID) {
-		if err := b.txid.Put(txidKey(r.TransactionID, r.Seq), nil); err != nil {
-			return fmt.Errorf("queue: put transaction id: %w", err)
-		}
-	}
 	dk := timeSeqKey(r.Deadline, r.Seq)
 	if err := index(b.deadline, dk, nil, old != nil && !was.Final(), !now.Final()); err != nil {
 		return err
@@ -240,8 +233,8 @@ func (b *buckets) put(old, r *record, v []byte) error {
 	return b.addStats(old, r)
 }
 
-// putTerminal brings the line and the terminal's entry (FIFO, active,
-// due) from old to r.
+// putTerminal brings the line, the submitting bucket and the terminal's
+// entry (FIFO, active, due) from old to r.
 func (b *buckets) putTerminal(old, r *record) error {
 	var was pos.State
 	if old != nil {
@@ -253,14 +246,11 @@ func (b *buckets) putTerminal(old, r *record) error {
 	if was == now && !requeued {
 		return nil // sent → on_terminal, field updates: nothing here changes
 	}
-	if was == pos.StateSubmitting && !isUnsent(now) {
-		// submitting → sent, canceled, expired, failed: out of the line.
-		if err := b.line.Delete(seqKey(r.Seq)); err != nil {
-			return fmt.Errorf("queue: delete line entry: %w", err)
-		}
-	}
-	if now == pos.StateSubmitting && was != pos.StateSubmitting && was != pos.StateQueued {
+	if now == pos.StateSubmitting && was != pos.StateQueued {
 		return errIndex("checkout %s enters submitting from %s", r.ID, was)
+	}
+	if err := index(b.submitting, seqKey(r.Seq), nil, was == pos.StateSubmitting, now == pos.StateSubmitting); err != nil {
+		return err
 	}
 	term := []byte(r.TerminalID)
 	t, err := b.termGet(term)
@@ -282,13 +272,7 @@ func (b *buckets) putTerminal(old, r *record) error {
 		if err := b.unlink(&t, r); err != nil {
 			return err
 		}
-	}
-	if now == pos.StateSubmitting {
-		if err := b.line.Put(seqKey(r.Seq), lineSubmitting); err != nil {
-			return fmt.Errorf("queue: put line entry: %w", err)
-		}
-	}
-	if now == pos.StateQueued && was != pos.StateQueued {
+	case now == pos.StateQueued:
 		if err := b.link(&t, r.Seq, at); err != nil {
 			return err
 		}
@@ -344,27 +328,26 @@ func (b *buckets) link(t *termState, seq uint64, at []byte) error {
 		}
 		e.prev, t.tail = t.tail, seq
 	default:
-		// Find the first entry after seq (the head, unless the FIFO was
-		// not in sequence order, which link never makes).
-		next := t.head
+		// Before the first entry that comes after seq: the head, unless
+		// the FIFO was not in sequence order, which link never makes.
+		next, prev := t.head, uint64(0)
 		for next < seq {
 			n, ok := b.lineGet(next)
 			if !ok {
 				return errIndex("FIFO entry #%d is not queued", next)
 			}
-			next = n.next
+			prev, next = next, n.next
 		}
 		if next == seq {
 			return errIndex("checkout #%d is already in its FIFO", seq)
 		}
-		n, _ := b.lineGet(next)
-		e.prev, e.next = n.prev, next
+		e.prev, e.next = prev, next
 		if err := b.setLink(next, false, seq); err != nil {
 			return err
 		}
-		if e.prev == 0 {
+		if prev == 0 {
 			t.head = seq
-		} else if err := b.setLink(e.prev, true, seq); err != nil {
+		} else if err := b.setLink(prev, true, seq); err != nil {
 			return err
 		}
 	}
@@ -377,11 +360,11 @@ func (b *buckets) unlink(t *termState, r *record) error {
 	if !ok {
 		return errIndex("queued checkout %s missing from terminal %s's FIFO", r.ID, r.TerminalID)
 	}
-	if e.prev == 0 {
-		if t.head != r.Seq {
-			return errIndex("checkout %s has no predecessor but terminal %s's head is #%d", r.ID, r.TerminalID, t.head)
-		}
+	if t.head == r.Seq {
+		// The successor's stale previous pointer is left as it is.
 		t.head = e.next
+	} else if e.prev == 0 {
+		return errIndex("checkout %s has no predecessor but terminal %s's head is #%d", r.ID, r.TerminalID, t.head)
 	} else if err := b.setLink(e.prev, true, e.next); err != nil {
 		return err
 	}
@@ -389,9 +372,14 @@ func (b *buckets) unlink(t *termState, r *record) error {
 		if t.tail != r.Seq {
 			return errIndex("checkout %s has no successor but terminal %s's tail is #%d", r.ID, r.TerminalID, t.tail)
 		}
-		t.tail = e.prev
-	} else if err := b.setLink(e.next, false, e.prev); err != nil {
-		return err
+		t.tail = 0
+		if t.head != 0 {
+			t.tail = e.prev
+		}
+	} else if t.head != e.next {
+		if err := b.setLink(e.next, false, e.prev); err != nil {
+			return err
+		}
 	}
 	if err := b.line.Delete(seqKey(r.Seq)); err != nil {
 		return fmt.Errorf("queue: delete line entry: %w", err)

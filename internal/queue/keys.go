@@ -57,18 +57,6 @@ func timeSeqKey(t time.Time, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(timeBytes(t), seq)
 }
 
-// txidKey is a transaction-id index key: the id, length-prefixed (it is
-// the gateway's and may hold any byte), then the checkout's sequence, so
-// two checkouts the gateway gave one id keep an entry each.
-func txidKey(tx string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(txidPrefix(tx), seq)
-}
-
-func txidPrefix(tx string) []byte {
-	k := binary.AppendUvarint(make([]byte, 0, len(tx)+binary.MaxVarintLen64+8), uint64(len(tx)))
-	return append(k, tx...)
-}
-
 func (s *Store) formatID(seq uint64) string {
 	return idPrefix + s.inst + "_" + strconv.FormatUint(seq, 10)
 }

@@ -12,8 +12,9 @@ import (
 // Version 1 kept each terminal's FIFO as keys terminal 0x00 seq (one
 // insertion point per terminal), the unsent checkouts in a bucket of their
 // own, and the active checkout and due entry per terminal in two more.
-// Version 2 keeps the unsent checkouts in the line (FIFOs linked through
-// it) and one entry per terminal, and adds the transaction-id index.
+// Version 2 keeps the queued checkouts in the line (FIFOs linked through
+// it), the submitting ones in a bucket of their own, and one entry per
+// terminal.
 // Records keep their JSON encoding (format 1) until they next change:
 // decode reads both formats.
 
@@ -30,7 +31,7 @@ func migrateV1(tx *bolt.Tx) error {
 	if fifo == nil || unsent == nil || active == nil {
 		return fmt.Errorf("%w: a version 1 file without its fifo, unsent or active bucket", ErrCorrupt)
 	}
-	for _, name := range [][]byte{bLine, bTerm, bTxID} {
+	for _, name := range [][]byte{bLine, bSubmitting, bTerm} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -100,7 +101,7 @@ func migrateV1(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: malformed version 1 unsent entry %x", ErrCorrupt, k)
 		}
 		if b.line.Get(k) == nil {
-			if err := b.line.Put(k, lineSubmitting); err != nil {
+			if err := b.submitting.Put(k, nil); err != nil {
 				return err
 			}
 		}
@@ -130,21 +131,6 @@ func migrateV1(tx *bolt.Tx) error {
 		}
 		if err := b.termPut([]byte(term), *t); err != nil {
 			return err
-		}
-	}
-	// Transaction ids: every record that has one (one pass; version 1
-	// records are JSON).
-	s := &Store{}
-	c = b.checkouts.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		r, err := s.decode(seqOf(k), v)
-		if err != nil {
-			return err
-		}
-		if r.TransactionID != "" {
-			if err := b.txid.Put(txidKey(r.TransactionID, r.Seq), nil); err != nil {
-				return err
-			}
 		}
 	}
 	for _, name := range [][]byte{bV1FIFO, bV1Unsent, bV1Active, bV1DueTerm} {

@@ -10,8 +10,7 @@ import (
 )
 
 // Prune removes up to Options.PruneBatch checkouts that became final before
-// now minus Options.Retention, with their idempotency keys and transaction
-// ids, in one durable
+// now minus Options.Retention, with their idempotency keys, in one durable
 // transaction. more reports that further records are due for removal: the
 // engine calls Prune periodically and again at once while more is true.
 // bbolt reuses the freed pages; the file does not shrink (docs/queue.md).
@@ -42,11 +41,6 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (removed int, more boo
 						if err := b.idem.Delete([]byte(r.IdempotencyKey)); err != nil {
 							return fmt.Errorf("queue: prune idempotency key: %w", err)
 						}
-					}
-				}
-				if r.TransactionID != "" {
-					if err := b.txid.Delete(txidKey(r.TransactionID, seq)); err != nil {
-						return fmt.Errorf("queue: prune transaction id: %w", err)
 					}
 				}
 				if err := b.checkouts.Delete(seqKey(seq)); err != nil {

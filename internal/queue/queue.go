@@ -103,17 +103,17 @@ type Store struct {
 
 // Bucket names. Keys are documented in docs/queue.md.
 var (
-	bMeta      = []byte("meta")     // schema, instance, stats
-	bCheckouts = []byte("checkout") // seq → record
-	bIdem      = []byte("idem")     // idempotency key → seq
-	bLine      = []byte("line")     // seq → FIFO links and next-attempt time (queued), or submitting
-	bTerm      = []byte("term")     // terminal → active seq, FIFO head and tail, due time
-	bDue       = []byte("due")      // next-attempt time, seq → terminal (actionable heads)
-	bDeadline  = []byte("deadline") // deadline, seq → nil (non-final)
-	bDone      = []byte("done")     // finished-at, seq → nil (final)
-	bTxID      = []byte("txid")     // transaction id → seq
+	bMeta       = []byte("meta")       // schema, instance, stats
+	bCheckouts  = []byte("checkout")   // seq → record
+	bIdem       = []byte("idem")       // idempotency key → seq
+	bLine       = []byte("line")       // seq → FIFO links and next-attempt time (queued)
+	bSubmitting = []byte("submitting") // seq → nil (submitting)
+	bTerm       = []byte("term")       // terminal → active seq, FIFO head and tail, due time
+	bDue        = []byte("due")        // next-attempt time, seq → terminal (actionable heads)
+	bDeadline   = []byte("deadline")   // deadline, seq → nil (non-final)
+	bDone       = []byte("done")       // finished-at, seq → nil (final)
 
-	checkoutBuckets = [][]byte{bMeta, bCheckouts, bIdem, bLine, bTerm, bDue, bDeadline, bDone, bTxID}
+	checkoutBuckets = [][]byte{bMeta, bCheckouts, bIdem, bLine, bSubmitting, bTerm, bDue, bDeadline, bDone}
 	// allBuckets: the checkout buckets and the request outbox's (requests.go).
 	allBuckets = append(checkoutBuckets[:len(checkoutBuckets):len(checkoutBuckets)], requestBuckets...)
 

@@ -33,36 +33,6 @@ func (s *Store) GetByInvoiceNumber(ctx context.Context, inv string) (pos.Checkou
 	return s.getSeq(ctx, seq, inv)
 }
 
-// GetByTransactionID returns the checkout whose invoice has the gateway's
-// transaction id tx (terminal events carry it), or a pos.ENotFound error.
-// Should the gateway have given one id to two checkouts, the later one.
-func (s *Store) GetByTransactionID(ctx context.Context, tx string) (pos.Checkout, error) {
-	var out pos.Checkout
-	prefix := txidPrefix(tx)
-	err := s.view(ctx, func(t *bolt.Tx) error {
-		var seq uint64
-		c := t.Bucket(bTxID).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) == len(prefix)+8 {
-				seq = seqOf(k)
-			}
-		}
-		if seq == 0 {
-			return pos.Errorf(pos.ENotFound, "no checkout with transaction id %q", tx)
-		}
-		r, err := s.open(t).load(seq)
-		if err != nil {
-			return err
-		}
-		if r == nil {
-			return errIndex("transaction id %q points to missing checkout #%d", tx, seq)
-		}
-		out = r.Checkout
-		return nil
-	})
-	return out, err
-}
-
 // GetByIdempotencyKey returns the checkout created with key, or a
 // pos.ENotFound error (also once the checkout has been pruned).
 func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (pos.Checkout, error) {
@@ -335,7 +305,13 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		}
 		st.Unsent = st.ByState[pos.StateQueued] + st.ByState[pos.StateSubmitting]
 		st.UnsentAmount = pos.Money(c.unsentAmount)
-		if k, _ := b.line.Cursor().First(); k != nil {
+		// The oldest unsent: the lower sequence of the first queued and
+		// the first submitting checkout.
+		k, _ := b.line.Cursor().First()
+		if sk, _ := b.submitting.Cursor().First(); sk != nil && (k == nil || bytes.Compare(sk, k) < 0) {
+			k = sk
+		}
+		if k != nil {
 			r, err := b.load(seqOf(k))
 			if err != nil {
 				return err
