@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/pos"
@@ -131,21 +130,23 @@ func (e *Engine) checkOffline(ctx context.Context, amount pos.Money) error {
 // default). Each field is length-prefixed, so no two requests collide by
 // concatenation.
 func RequestHash(r pos.CheckoutRequest) string {
-	h := sha256.New()
-	str := func(h hash.Hash, s string) {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
-		h.Write([]byte(s))
+	// One buffer, one hash: this runs on every accept.
+	var buf [256]byte
+	b := append(buf[:0], "posbridge checkout v1\x00"...)
+	str := func(b []byte, s string) []byte {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		return append(b, s...)
 	}
-	h.Write([]byte("posbridge checkout v1\x00"))
-	str(h, r.TerminalID)
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(r.Amount)))
-	str(h, r.TillRef)
-	str(h, r.Customer.Name)
-	str(h, r.Customer.Email)
-	str(h, r.Customer.Phone)
-	str(h, r.Description)
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(r.Deadline)))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	b = str(b, r.TerminalID)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Amount))
+	b = str(b, r.TillRef)
+	b = str(b, r.Customer.Name)
+	b = str(b, r.Customer.Email)
+	b = str(b, r.Customer.Phone)
+	b = str(b, r.Description)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Deadline))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Get returns checkout id, or a pos.ENotFound error.

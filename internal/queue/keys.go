@@ -2,7 +2,6 @@ package queue
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -58,11 +57,26 @@ func timeSeqKey(t time.Time, seq uint64) []byte {
 }
 
 func (s *Store) formatID(seq uint64) string {
-	return idPrefix + s.inst + "_" + strconv.FormatUint(seq, 10)
+	var b [48]byte
+	return string(strconv.AppendUint(append(append(append(b[:0], idPrefix...), s.inst...), '_'), seq, 10))
 }
 
+// formatInvoice is PB, the instance id in upper case, and seq in at least
+// ten digits.
 func (s *Store) formatInvoice(seq uint64) string {
-	return invoicePrefix + strings.ToUpper(s.inst) + fmt.Sprintf("%010d", seq)
+	var b, d [32]byte
+	out := append(b[:0], invoicePrefix...)
+	for _, c := range []byte(s.inst) {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	digits := strconv.AppendUint(d[:0], seq, 10)
+	for range 10 - len(digits) {
+		out = append(out, '0')
+	}
+	return string(append(out, digits...))
 }
 
 // parseID returns the sequence of an ID made by this database, or false.

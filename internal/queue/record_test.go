@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -128,5 +129,23 @@ func TestRecordBinaryEveryField(t *testing.T) {
 			w[1+rng.IntN(len(w)-1)] = byte(rng.Uint32())
 		}
 		_, _ = s.decode(7, w)
+	}
+}
+
+// TestFormatIDs checks the id and invoice number formats against their
+// definitions (docs/queue.md): co_<instance>_<seq>, PB<INSTANCE><seq in
+// at least 10 digits>.
+func TestFormatIDs(t *testing.T) {
+	s := &Store{inst: "0a1b2c3d"}
+	for _, seq := range []uint64{1, 42, 999_999_999, 1_000_000_000, 12_345_678_901, 1<<64 - 1} {
+		if got, want := s.formatID(seq), fmt.Sprintf("co_0a1b2c3d_%d", seq); got != want {
+			t.Errorf("formatID(%d) = %s, want %s", seq, got, want)
+		}
+		if got, want := s.formatInvoice(seq), fmt.Sprintf("PB0A1B2C3D%010d", seq); got != want {
+			t.Errorf("formatInvoice(%d) = %s, want %s", seq, got, want)
+		}
+		if back, ok := s.parseInvoice(s.formatInvoice(seq)); !ok || back != seq {
+			t.Errorf("parseInvoice(formatInvoice(%d)) = %d, %v", seq, back, ok)
+		}
 	}
 }
