@@ -160,10 +160,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return err
 	})
 
-	// Acceptance to invoice-at-gateway, for what was sent.
+	// Acceptance to invoice-at-gateway, for what was sent: every page of
+	// the list (the sent ones are the oldest, behind everything accepted
+	// after them).
 	var lat []time.Duration
 	cursor := ""
-	for range 200 {
+	for {
 		list, next, err := c.Recent(ctx, 500, cursor)
 		if err != nil || len(list) == 0 {
 			break
