@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"bytes"
+	"container/heap"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,54 +48,50 @@ func migrateV1(tx *bolt.Tx) error {
 	}
 	b := (&Store{}).openTx(tx)
 	terms := map[string]*termState{} // one per terminal
-
 	// FIFOs: the old keys are terminal-major, acceptance order within one
-	// terminal, so each entry's successor is the next key if it has the
-	// same terminal.
-	var pending struct {
-		seq  uint64
-		e    lineEntry
-		term string
-	}
-	flush := func(next uint64) error {
-		if pending.seq == 0 {
-			return nil
-		}
-		pending.e.next = next
-		return b.linePut(pending.seq, pending.e)
-	}
+	// terminal. The line is written in sequence order (appends: keys
+	// written out of order into one transaction's pages cost seconds per
+	// 100,000), merging one cursor per terminal.
+	var heads fifoHeap
 	c := fifo.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) < 9 || k[len(k)-9] != 0 || len(v) != 8 {
-			return fmt.Errorf("%w: malformed version 1 fifo entry %x", ErrCorrupt, k)
+	for k, _ := c.First(); k != nil; {
+		if len(k) < 9 || k[len(k)-9] != 0 {
+			return fmt.Errorf("%w: malformed version 1 fifo key %x", ErrCorrupt, k)
 		}
-		term, seq := string(k[:len(k)-9]), seqOf(k)
+		prefix := slices.Clone(k[:len(k)-8])
+		fc := &fifoCursor{c: fifo.Cursor(), prefix: prefix}
+		fc.k, fc.v = fc.c.Seek(prefix)
+		heads = append(heads, fc)
+		k, _ = c.Seek(append(slices.Clone(prefix[:len(prefix)-1]), 1)) // the next terminal
+	}
+	heap.Init(&heads)
+	for heads.Len() > 0 {
+		fc := heads[0]
+		seq, at := seqOf(fc.k), slices.Clone(fc.v)
+		if len(fc.v) != 8 {
+			return fmt.Errorf("%w: malformed version 1 fifo entry %x", ErrCorrupt, fc.k)
+		}
+		term := string(fc.prefix[:len(fc.prefix)-1])
 		t := terms[term]
 		if t == nil {
-			t = &termState{}
+			t = &termState{head: seq}
 			terms[term] = t
 		}
-		var prev uint64
-		if pending.seq != 0 && pending.term == term {
-			if seq <= pending.seq {
+		var next uint64
+		fc.k, fc.v = fc.c.Next()
+		if fc.k != nil && bytes.HasPrefix(fc.k, fc.prefix) && len(fc.k) == len(fc.prefix)+8 {
+			next = seqOf(fc.k)
+			if next <= seq {
 				return fmt.Errorf("%w: version 1 fifo of %s out of order", ErrCorrupt, term)
 			}
-			if err := flush(seq); err != nil {
-				return err
-			}
-			prev = pending.seq
-		} else if err := flush(0); err != nil {
+			heap.Fix(&heads, 0)
+		} else {
+			heap.Pop(&heads)
+		}
+		if err := b.linePut(seq, lineEntry{prev: t.tail, next: next, at: at}); err != nil {
 			return err
 		}
-		if t.head == 0 {
-			t.head = seq
-		}
 		t.tail = seq
-		pending.seq, pending.term = seq, term
-		pending.e = lineEntry{prev: prev, at: append([]byte(nil), v...)}
-	}
-	if err := flush(0); err != nil {
-		return err
 	}
 	// Submitting checkouts: unsent but in no FIFO.
 	c = unsent.Cursor()
@@ -139,4 +138,25 @@ func migrateV1(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// fifoCursor walks one terminal's version 1 FIFO keys.
+type fifoCursor struct {
+	c      *bolt.Cursor
+	prefix []byte // terminal 0x00
+	k, v   []byte
+}
+
+// fifoHeap orders the terminals' cursors by the sequence they are at.
+type fifoHeap []*fifoCursor
+
+func (h fifoHeap) Len() int           { return len(h) }
+func (h fifoHeap) Less(i, j int) bool { return seqOf(h[i].k) < seqOf(h[j].k) }
+func (h fifoHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *fifoHeap) Push(x any)        { *h = append(*h, x.(*fifoCursor)) }
+func (h *fifoHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -263,4 +265,67 @@ func idsOf(cs []pos.Checkout) []string {
 		out[i] = c.ID
 	}
 	return out
+}
+
+// TestMigrateV1Many upgrades a larger version 1 file — thousands of queued
+// checkouts interleaved over terminals of different lengths, some with an
+// active checkout — and checks every FIFO and the due list.
+func TestMigrateV1Many(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	terms := []string{"T", "T1", "T10", "T1a", "T2", "ت", "29708454", "T\x01x", "U"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var cs []pos.Checkout
+	want := map[string][]uint64{}
+	busy := map[string]bool{}
+	for i := range 3000 {
+		term := terms[rng.IntN(len(terms))]
+		st := pos.StateQueued
+		if !busy[term] && rng.IntN(50) == 0 {
+			st, busy[term] = pos.StateSent, true
+		} else if rng.IntN(20) == 0 {
+			st = pos.StatePaid
+		}
+		c := pos.Checkout{IdempotencyKey: fmt.Sprint("k", i), RequestHash: "h", TerminalID: term, Amount: 1,
+			State: st, CreatedAt: at, UpdatedAt: at, Deadline: at.Add(time.Hour),
+			NextAttemptAt: at.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)}
+		if st == pos.StateQueued {
+			want[term] = append(want[term], uint64(i+1))
+		}
+		cs = append(cs, c)
+	}
+	path := filepath.Join(t.TempDir(), "queue.db")
+	writeV1(t, path, "0a1b2c3d", cs)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wantDue []string
+	for _, term := range terms {
+		var ids []string
+		for _, seq := range want[term] {
+			ids = append(ids, s.formatID(seq))
+		}
+		got, err := s.Waiting(ctx, term, "", 10000)
+		if err != nil || !slices.Equal(idsOf(got), ids) {
+			t.Fatalf("%q waiting: %d checkouts, %v; want %d", term, len(got), err, len(ids))
+		}
+		if !busy[term] && len(ids) > 0 {
+			wantDue = append(wantDue, ids[0])
+		}
+	}
+	due, err := s.Due(ctx, at.Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := idsOf(due)
+	slices.Sort(got)
+	slices.Sort(wantDue)
+	if !slices.Equal(got, wantDue) {
+		t.Fatalf("due %v, want %v", got, wantDue)
+	}
 }
