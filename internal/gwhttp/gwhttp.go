@@ -15,6 +15,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -82,4 +83,20 @@ func NewRequest(ctx context.Context, method, url string, body []byte, expectCont
 		req.Header.Set("Expect", "100-continue")
 	}
 	return req, b, nil
+}
+
+// RetryAfter reads a 429's (or 503's) Retry-After header, in seconds or as
+// an HTTP date relative to now; 0 when absent or unusable.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

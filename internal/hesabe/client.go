@@ -389,7 +389,7 @@ func (c *Client) decodeAnswer(cl call, resp *http.Response, raw []byte) (envelop
 	fail := func(code int, msg Message, class pos.ErrorClass, cause error) (envelope, error) {
 		e := &Error{Op: cl.op, HTTPStatus: resp.StatusCode, Code: code, Message: msg, Class: class, Err: cause}
 		if resp.StatusCode == http.StatusTooManyRequests {
-			e.RetryAfter = retryAfter(resp.Header, c.now())
+			e.RetryAfter = gwhttp.RetryAfter(resp.Header, c.now())
 		}
 		return envelope{}, e
 	}

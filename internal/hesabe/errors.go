@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -140,21 +139,6 @@ func classifyAnswer(httpStatus, code int, idempotent bool) pos.ErrorClass {
 		return pos.ClassPermanent
 	}
 	return pos.ClassPermanent
-}
-
-// retryAfter parses a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 func truncate(s string) string {

@@ -212,7 +212,7 @@ func (c *Client) CreateCustomer(ctx context.Context, in CustomerRequest) (*Custo
 func answerError(resp *http.Response, raw []byte) *Error {
 	e := &Error{Status: resp.StatusCode, class: classifyStatus(resp.StatusCode)}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = retryAfter(resp.Header, time.Now())
+		e.RetryAfter = gwhttp.RetryAfter(resp.Header, time.Now())
 	}
 	var body struct {
 		Message flexString      `json:"message"`

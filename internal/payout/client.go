@@ -317,25 +317,9 @@ func (c *Client) send(ctx context.Context, op, path string, body []byte) (envelo
 		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || code == CodeTooMany || code == CodeBusy {
-		e.RetryAfter = retryAfter(resp.Header)
+		e.RetryAfter = gwhttp.RetryAfter(resp.Header, time.Now())
 	}
 	return envelope{}, resp, e
-}
-
-// retryAfter parses a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	var s int
-	if _, err := fmt.Sscanf(v, "%d", &s); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
 
 // decodeEnvelope reads the provider's answer envelope.
