@@ -186,16 +186,32 @@ func printCheckout(e env, c pos.Checkout, asJSON bool) int {
 }
 
 func runCheckouts(ctx context.Context, e env, args []string) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		args = append([]string{"list"}, args...)
-	}
-	sub, args := args[0], args[1:]
-	fs := newFlags(e, "checkouts "+sub, "checkouts list [--limit N] | show ID | cancel ID")
+	fs := newFlags(e, "checkouts", "checkouts [list] [--limit N] | show ID | cancel ID  (flags before or after)")
 	tf := addTillFlags(fs)
 	limit := fs.Int("limit", 20, "how many to list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if code, ok := parseFlags(fs, args); !ok {
+	words, code, ok := parseInterleaved(fs, args)
+	if !ok {
 		return code
+	}
+	sub := "list"
+	if len(words) > 0 {
+		sub, words = words[0], words[1:]
+	}
+	switch sub {
+	case "list":
+		if len(words) > 0 {
+			fmt.Fprintf(e.stderr, "posbridge checkouts list: unexpected argument %q\n", words[0])
+			return exitUsage
+		}
+	case "show", "cancel":
+		if len(words) != 1 {
+			fmt.Fprintf(e.stderr, "posbridge checkouts %s: give one checkout id\n", sub)
+			return exitUsage
+		}
+	default:
+		fmt.Fprintf(e.stderr, "posbridge checkouts: unknown subcommand %q (list, show, cancel)\n", sub)
+		return exitUsage
 	}
 	c, err := tf.client()
 	if err != nil {
@@ -219,16 +235,12 @@ func runCheckouts(ctx context.Context, e env, args []string) int {
 		}
 		_ = tw.Flush()
 		return exitOK
-	case "show", "cancel":
-		if fs.NArg() != 1 {
-			fmt.Fprintf(e.stderr, "posbridge checkouts %s: give one checkout id\n", sub)
-			return exitUsage
-		}
+	default: // show, cancel
 		var co pos.Checkout
 		if sub == "show" {
-			co, err = c.Get(ctx, fs.Arg(0))
+			co, err = c.Get(ctx, words[0])
 		} else {
-			co, err = c.Cancel(ctx, fs.Arg(0))
+			co, err = c.Cancel(ctx, words[0])
 		}
 		if err != nil {
 			return fail(e, "checkouts %s: %v", sub, err)
@@ -242,8 +254,22 @@ func runCheckouts(ctx context.Context, e env, args []string) int {
 		}
 		return exitOK
 	}
-	fmt.Fprintf(e.stderr, "posbridge checkouts: unknown subcommand %q (list, show, cancel)\n", sub)
-	return exitUsage
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional words (`checkouts --config F cancel ID --json`); the flag
+// package alone stops at the first word and would leave the rest unread.
+func parseInterleaved(fs *flag.FlagSet, args []string) (words []string, code int, ok bool) {
+	for {
+		if code, ok := parseFlags(fs, args); !ok {
+			return nil, code, false
+		}
+		if fs.NArg() == 0 {
+			return words, 0, true
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func runTerminals(ctx context.Context, e env, args []string) int {
