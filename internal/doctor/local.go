@@ -112,7 +112,7 @@ func (r *run) checkSecretsFile() {
 	if _, err := config.Load(r.opt.ConfigPath); err != nil {
 		var ve *config.ValidationError
 		if errors.As(err, &ve) && ve.Field == "secrets_file" {
-			r.add(name, Fail, oneLine(ve.Error()), "correct the secrets file (keys: hesabe.access_code/secret_key/iv_key/password, api.token, diagnostics.token, mqtt.password)")
+			r.add(name, Fail, oneLine(ve.Error()), "correct the secrets file (keys: hesabe.access_code/secret_key/iv_key/password, api.token, diagnostics.token, mqtt.password, hitpay.api_key, payout.api_key)")
 			return
 		}
 	}
