@@ -23,10 +23,25 @@ func BenchmarkRawFsync(b *testing.B) { benchutil.RawFsync(b) }
 // BenchmarkCreate measures durable accepts: each Create returns only after
 // its group commit is fsynced. Callers are goroutines (tills) each with
 // their own idempotency keys, spread over 32 terminals.
+//
+// log=on is the default (accepts appended to the accept log, applied to
+// bbolt behind it); log=off commits each group straight to bbolt.
 func BenchmarkCreate(b *testing.B) {
-	for _, callers := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s := MustOpenPath(b, filepath.Join(b.TempDir(), "queue.db"), queue.Options{})
+	for _, direct := range []bool{false, true} {
+		for _, callers := range []int{1, 16, 64} {
+			name := fmt.Sprintf("log=on/callers=%d", callers)
+			if direct {
+				name = fmt.Sprintf("log=off/callers=%d", callers)
+			}
+			b.Run(name, func(b *testing.B) { benchmarkCreate(b, callers, direct) })
+		}
+	}
+}
+
+func benchmarkCreate(b *testing.B, callers int, direct bool) {
+	{
+		{
+			s := MustOpenPath(b, filepath.Join(b.TempDir(), "queue.db"), queue.Options{NoAcceptLog: direct})
 			ctx := context.Background()
 			deadline := time.Now().Add(time.Hour)
 			var next atomic.Int64
@@ -60,11 +75,18 @@ func BenchmarkCreate(b *testing.B) {
 			el := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "creates/s")
-			b.ReportMetric(queue.CallsPerCommit(s), "calls/commit")
+			if groups, logged, stalled, flushing := queue.AcceptLogStats(s); groups > 0 {
+				b.ReportMetric(float64(logged)/float64(groups), "calls/flush")
+				b.ReportMetric(float64(flushing.Microseconds())/float64(groups), "µs/flush")
+				b.ReportMetric(float64(groups)/el.Seconds(), "flushes/s")
+				b.ReportMetric(stalled.Seconds()/el.Seconds(), "stalled/s")
+			} else {
+				b.ReportMetric(queue.CallsPerCommit(s), "calls/commit")
+			}
 			if fi, err := os.Stat(s.Path()); err == nil && b.N >= 1000 {
 				b.ReportMetric(float64(fi.Size())/float64(b.N), "filebytes/rec")
 			}
-		})
+		}
 	}
 }
 

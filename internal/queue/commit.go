@@ -118,33 +118,81 @@ type batch struct {
 	tx    *bolt.Tx
 	b     *buckets
 	stats *counters // nil until an operation changes them
+
+	applying []*walEntry // accept log entries applied in this transaction
+	upTo     uint64      // the last sequence applied, in this transaction or before
 }
 
 // commitLoop is the committer. It exits when Close closes reqs, after
-// committing every call already in the channel.
+// committing every call already in the channel and applying the whole
+// accept log. Besides calls, a nudge from the accept log starts a batch:
+// every batch first applies what the log has flushed (applyLog), and
+// again before each further call, so a call never misses a checkout whose
+// accept returned before the call was made.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	calls := make([]*call, 0, s.opt.MaxBatch)
 	errs := make([]error, 0, s.opt.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var nudge, later <-chan struct{}
+	if s.wal != nil {
+		nudge, later = s.wal.nudge, s.wal.later
+	}
+	delay := time.NewTimer(time.Hour)
+	delay.Stop()
+	delayed := false       // delay runs for something in the log
 	var want int           // calls in the last batch
 	var wait time.Duration // the last commit's duration: the longest a batch waits for more
-	for first := range s.reqs {
-		if !first.state.CompareAndSwap(callQueued, callTaken) {
-			continue // its caller gave up before it ran
+	for {
+		var first *call
+		select {
+		case c, ok := <-s.reqs:
+			if !ok {
+				if err := s.applyAlone(); err != nil {
+					s.opt.Logger.Error("queue: apply the accept log at close; it is applied at the next start", "err", err)
+				}
+				return
+			}
+			if !c.state.CompareAndSwap(callQueued, callTaken) {
+				continue // its caller gave up before it ran
+			}
+			first = c
+		case <-nudge:
+		case <-later:
+			if !delayed {
+				delay.Reset(applyDelay)
+				delayed = true
+			}
+			continue
+		case <-delay.C:
+		}
+		if delayed {
+			delay.Stop()
+			delayed = false
 		}
 		start := time.Now()
-		calls = append(calls[:0], first)
+		calls, errs = calls[:0], errs[:0]
 		tx, err := s.db.Begin(true)
 		if err != nil {
-			first.done <- fmt.Errorf("queue: begin: %w", err)
+			if first != nil {
+				first.done <- fmt.Errorf("queue: begin: %w", err)
+			}
 			want, wait = 0, 0
 			continue
 		}
-		s.cur = &batch{tx: tx}
-		errs = append(errs[:0], s.run(first))
-		failed := isFailure(errs[0])
+		s.cur = s.newBatch(tx)
+		failed := false
+		if err := s.applyLog(); err != nil {
+			failed = true
+			if first != nil {
+				calls, errs = append(calls, first), append(errs, err)
+			}
+		} else if first != nil {
+			calls = append(calls, first)
+			errs = append(errs, s.run(first))
+			failed = isFailure(errs[0])
+		}
 		armed := false
 	fill:
 		for !failed && len(calls) < s.opt.MaxBatch {
@@ -172,12 +220,17 @@ func (s *Store) commitLoop() {
 				}
 			}
 			if !ok {
-				break fill // closed: commit what we have; the range ends
+				break fill // closed: commit what we have; the next receive ends the loop
 			}
 			if !c.state.CompareAndSwap(callQueued, callTaken) {
 				continue
 			}
 			calls = append(calls, c)
+			if err := s.applyLog(); err != nil {
+				errs = append(errs, err)
+				failed = true
+				break
+			}
 			errs = append(errs, s.run(c))
 			failed = isFailure(errs[len(errs)-1])
 		}
@@ -196,16 +249,32 @@ func (s *Store) commitLoop() {
 		} else {
 			_ = tx.Rollback()
 		}
+		bt := s.cur
 		s.cur = nil
+		ok := err == nil && !failed
+		if s.wal != nil && len(bt.applying) > 0 {
+			if ok {
+				s.wal.appliedTo(bt.upTo)
+			} else {
+				cause := err
+				if cause == nil {
+					cause = errors.New("the batch with them failed")
+				}
+				s.wal.giveBack(bt.applying, cause)
+			}
+		}
+		if len(calls) == 0 {
+			continue
+		}
 		s.batches.Add(1)
 		s.batched.Add(int64(len(calls)))
 		want = len(calls)
 		switch {
-		case err == nil && !failed:
+		case ok:
 			for i, c := range calls {
 				c.done <- unreject(errs[i])
 			}
-		case len(calls) == 1:
+		case len(calls) == 1 && len(bt.applying) == 0:
 			if err == nil {
 				err = errs[0]
 			} else {
@@ -213,12 +282,88 @@ func (s *Store) commitLoop() {
 			}
 			calls[0].done <- unreject(err)
 		default:
+			// Apart: the log first, then each call in a transaction of
+			// its own.
+			if aerr := s.applyAlone(); aerr != nil {
+				for _, c := range calls {
+					c.done <- aerr
+				}
+				break
+			}
 			for _, c := range calls {
 				s.runAlone(c)
 			}
 		}
 		clear(calls) // drop references to finished calls
 	}
+}
+
+// newBatch starts the committer's batch on tx.
+func (s *Store) newBatch(tx *bolt.Tx) *batch {
+	bt := &batch{tx: tx}
+	if s.wal != nil {
+		bt.upTo = s.wal.applied.Load()
+	}
+	return bt
+}
+
+// applyLog applies, in the open batch, the checkouts the accept log has
+// flushed since the batch last looked.
+func (s *Store) applyLog() error {
+	w := s.wal
+	if w == nil || w.durable.Load() <= s.cur.upTo || w.hold.Load() {
+		return nil
+	}
+	es := w.take()
+	if len(es) == 0 {
+		return nil
+	}
+	s.cur.applying = append(s.cur.applying, es...)
+	b := s.open(s.cur.tx)
+	for _, e := range es {
+		if e.rec.Seq != s.cur.upTo+1 {
+			return errIndex("accept log entry #%d does not follow #%d", e.rec.Seq, s.cur.upTo)
+		}
+		if err := b.insert(e.rec, e.enc); err != nil {
+			return fmt.Errorf("queue: apply accepted checkout %s: %w", e.rec.ID, err)
+		}
+		s.cur.upTo = e.rec.Seq
+	}
+	return nil
+}
+
+// applyAlone applies the accept log in a transaction of its own.
+func (s *Store) applyAlone() error {
+	w := s.wal
+	if w == nil || w.durable.Load() <= w.applied.Load() {
+		return nil
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("queue: begin: %w", err)
+	}
+	s.cur = s.newBatch(tx)
+	bt := s.cur
+	defer func() { s.cur = nil }()
+	err = s.applyLog()
+	if err == nil {
+		err = bt.flush()
+	}
+	if err == nil {
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("queue: commit: %w", err)
+		}
+	} else {
+		_ = tx.Rollback()
+	}
+	if len(bt.applying) > 0 {
+		if err != nil {
+			w.giveBack(bt.applying, err)
+		} else {
+			w.appliedTo(bt.upTo)
+		}
+	}
+	return err
 }
 
 // isFailure: the operation failed outside its check phase; its
@@ -238,7 +383,7 @@ func (s *Store) runAlone(c *call) {
 		c.done <- fmt.Errorf("queue: begin: %w", err)
 		return
 	}
-	s.cur = &batch{tx: tx}
+	s.cur = s.newBatch(tx)
 	defer func() { s.cur = nil }()
 	opErr := c.fn(tx)
 	if isFailure(opErr) {

@@ -54,6 +54,13 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 	if err != nil {
 		return pos.Checkout{}, false, err
 	}
+	if s.wal != nil {
+		out, existing, err := s.wal.create(ctx, r, enc)
+		if err != nil {
+			return pos.Checkout{}, false, err
+		}
+		return out.Checkout, existing, nil
+	}
 	var out *record
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		out, existing = nil, false
@@ -75,13 +82,10 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 				return nil
 			}
 		}
-		seq, err := b.checkouts.NextSequence()
-		if err != nil {
-			return fmt.Errorf("queue: next sequence: %w", err)
-		}
+		seq := b.checkouts.Sequence() + 1
 		nr := *r
 		nr.Seq, nr.ID, nr.InvoiceNumber = seq, s.formatID(seq), s.formatInvoice(seq)
-		if err := b.put(nil, &nr, enc); err != nil {
+		if err := b.insert(&nr, enc); err != nil {
 			return err
 		}
 		out = &nr
@@ -91,6 +95,18 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 		return pos.Checkout{}, false, err
 	}
 	return out.Checkout, existing, nil
+}
+
+// insert stores a new checkout under its sequence, which must follow the
+// checkout bucket's, and advances that sequence.
+func (b *buckets) insert(r *record, enc []byte) error {
+	if err := b.put(nil, r, enc); err != nil {
+		return err
+	}
+	if err := b.checkouts.SetSequence(r.Seq); err != nil {
+		return fmt.Errorf("queue: set sequence: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) now() time.Time { return s.opt.Now().UTC().Round(0) }

@@ -1,0 +1,674 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// The accept log (docs/queue.md, "The accept log").
+//
+// A bbolt commit costs two fdatasyncs plus every B-tree page it changed;
+// an accept needs only its record to be on disk. So Create appends the new
+// checkout to a small log file beside the database (path + ".wal") and
+// answers once that append is fdatasynced: one flush per group of accepts,
+// the cheapest durable write the disk has. The committer then applies the
+// logged checkouts to bbolt in the same transaction as its next batch (it
+// is nudged after every append), many at a time.
+//
+// Readers see their writes: every read first waits until everything
+// durable in the log when it started is applied (normally at once; under
+// a burst of accepts, about one commit). Writes need no wait: the
+// committer applies what is durable before it runs each call.
+//
+// Frames: u32 length, u32 CRC-32C of the payload, payload = 4-byte
+// database instance, u64 sequence, the encoded record. Each group starts
+// on a 4 KiB boundary and is padded with zeros to the next one, so a torn
+// write never touches a page of an acknowledged group. A zero length at a
+// page boundary ends the log; a bad CRC, a sequence that does not follow
+// the previous frame's, or a frame that overruns the file ends it too (an
+// unacknowledged, torn group). Sequences in the log are consecutive; the
+// checkout bucket's sequence says how far the database has applied them.
+// Once everything in the log is applied, writing starts again at offset
+// 0 (when the log has passed walCap): older frames there have sequences
+// below the new ones, so they can never be taken for a continuation. On a
+// clean Close the log is emptied; after a crash, Open applies what the
+// database is missing before anything else runs.
+
+const (
+	walPage     = 4096
+	walChunk    = 1 << 20  // the file grows by this much, written as zeros (no holes to allocate at fdatasync)
+	walCap      = 4 << 20  // past this, writing restarts at offset 0 once everything is applied
+	walFrameHdr = 8        // length, CRC
+	walFixed    = 4 + 8    // instance, sequence
+	walMaxFrame = 16 << 20 // sanity bound while scanning
+
+	// The committer applies the log when a read or a write needs it, when
+	// applyBatch checkouts wait, or applyDelay after the first one: under
+	// a burst of accepts and nothing else, few large bbolt commits instead
+	// of one per flush, which would compete with the log for the disk.
+	applyBatch = 1024
+	applyDelay = 10 * time.Millisecond
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrLogFailed: the accept log could not be written or flushed. Nothing
+// more is accepted until posbridge restarts (what was acknowledged is
+// safe: it was flushed before it was acknowledged).
+var ErrLogFailed = errors.New("queue: accept log failed (restart posbridge; see the log for the disk error)")
+
+// ErrAcceptLog: Open found an accept log left by an unclean stop that
+// does not fit the database (another database's, or one the database is
+// older than). Nothing is applied or dropped; the error says what to do.
+var ErrAcceptLog = errors.New("accept log does not match the database")
+
+// walEntry is a logged checkout the committer has not applied yet.
+type walEntry struct {
+	rec *record // Seq, ID and InvoiceNumber set
+	enc []byte
+}
+
+// walCall is one Create waiting for the log writer.
+type walCall struct {
+	rec      *record // the new checkout, without sequence
+	enc      []byte
+	done     chan error // buffered(1)
+	state    atomic.Int32
+	out      *record
+	existing bool
+}
+
+type wal struct {
+	s    *Store
+	f    *os.File
+	path string
+	inst []byte
+
+	reqs   chan *walCall
+	exited chan struct{}
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	off, size int64
+	nextSeq   uint64
+	pending   map[string]*walEntry // idempotency key → logged, maybe not yet applied
+	inLog     []*walEntry          // logged since the last restart not known applied, oldest first
+	buf       []byte
+	broken    error
+
+	// Shared with the committer and the readers.
+	durable  atomic.Uint64 // highest sequence flushed to the log
+	applied  atomic.Uint64 // highest sequence committed to bbolt
+	mu       sync.Mutex
+	queue    []*walEntry   // flushed, not yet taken by the committer, in order
+	advance  chan struct{} // closed (and replaced) when applied moves or applying fails
+	applyErr error
+	nudge    chan struct{} // cap 1: wakes the committer to apply now
+	later    chan struct{} // cap 1: there is something to apply within applyDelay
+	batches  atomic.Int64  // groups flushed
+	logged   atomic.Int64  // checkouts in them
+	stalled  atomic.Int64  // nanoseconds the writer waited for the committer to catch up
+	flushing atomic.Int64  // nanoseconds in write + fdatasync
+	hold     atomic.Bool   // tests: the committer applies nothing (a crash between flush and apply)
+}
+
+// openWAL opens (creating) the log and applies what the database lacks,
+// in one transaction, before anything else can run.
+func (s *Store) openWAL() (*wal, error) {
+	path := s.path + ".wal"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open accept log: %w", err)
+	}
+	w := &wal{
+		s: s, f: f, path: path,
+		reqs:    make(chan *walCall, s.opt.MaxBatch),
+		exited:  make(chan struct{}),
+		pending: make(map[string]*walEntry),
+		advance: make(chan struct{}),
+		nudge:   make(chan struct{}, 1),
+		later:   make(chan struct{}, 1),
+	}
+	inst, err := hex.DecodeString(s.inst)
+	if err != nil || len(inst) != 4 {
+		_ = f.Close()
+		return nil, fmt.Errorf("accept log: bad instance id %q", s.inst)
+	}
+	w.inst = inst
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("accept log: %w", err)
+	}
+	w.size = st.Size()
+	var seq uint64
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		n, err := w.replay(tx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.opt.Logger.Warn("queue: applied accepted checkouts from the accept log after an unclean stop",
+				"checkouts", n, "log", path)
+		}
+		seq = tx.Bucket(bCheckouts).Sequence()
+		return nil
+	})
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if st.Size() == 0 {
+		// A new log: make its directory entry durable before relying on it.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("accept log: %w", err)
+		}
+	}
+	w.nextSeq = seq + 1
+	w.durable.Store(seq)
+	w.applied.Store(seq)
+	w.off = 0 // everything in the file is applied now
+	return w, nil
+}
+
+// replay applies the frames the database has not applied yet. It returns
+// how many it applied.
+func (w *wal) replay(tx *bolt.Tx) (int, error) {
+	b := w.s.openTx(tx)
+	have := b.checkouts.Sequence()
+	var (
+		hdr     [walFrameHdr]byte
+		payload []byte
+		prev    uint64
+		off     int64
+		n       int
+	)
+	for off+walFrameHdr <= w.size {
+		if _, err := w.f.ReadAt(hdr[:], off); err != nil {
+			return n, fmt.Errorf("read accept log %s: %w", w.path, err)
+		}
+		length := int64(binary.BigEndian.Uint32(hdr[:4]))
+		if length == 0 {
+			if off%walPage == 0 {
+				break // the end
+			}
+			off = (off/walPage + 1) * walPage // padding to the next group
+			continue
+		}
+		if length < walFixed || length > walMaxFrame || off+walFrameHdr+length > w.size {
+			break // a torn frame
+		}
+		if int64(cap(payload)) < length {
+			payload = make([]byte, length)
+		}
+		payload = payload[:length]
+		if _, err := w.f.ReadAt(payload, off+walFrameHdr); err != nil && !errors.Is(err, io.EOF) {
+			return n, fmt.Errorf("read accept log %s: %w", w.path, err)
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
+			break
+		}
+		seq := binary.BigEndian.Uint64(payload[4:12])
+		if prev != 0 && seq != prev+1 {
+			break // an older round of the log
+		}
+		if string(payload[:4]) != string(w.inst) {
+			if seq > have {
+				return n, fmt.Errorf("the accept log %s holds checkouts of another database (instance %x, this one is %s); "+
+					"if the database was replaced on purpose, move the log away: %w", w.path, payload[:4], w.s.inst, ErrAcceptLog)
+			}
+			break
+		}
+		prev = seq
+		off += walFrameHdr + length
+		if seq <= have {
+			continue
+		}
+		if seq != have+1 {
+			return n, fmt.Errorf("the accept log %s continues at checkout #%d but the database ends at #%d "+
+				"(was an older copy of the database restored?): %w", w.path, seq, have, ErrAcceptLog)
+		}
+		enc := append([]byte(nil), payload[walFixed:]...)
+		r, err := w.s.decode(seq, enc)
+		if err != nil {
+			return n, fmt.Errorf("the accept log %s: %w: %w", w.path, err, ErrAcceptLog)
+		}
+		if err := b.insert(r, enc); err != nil {
+			return n, err
+		}
+		have = seq
+		n++
+	}
+	return n, nil
+}
+
+// create hands a new checkout to the log writer and waits until it is
+// flushed (or found to exist).
+func (w *wal) create(ctx context.Context, r *record, enc []byte) (*record, bool, error) {
+	c := &walCall{rec: r, enc: enc, done: make(chan error, 1)}
+	s := w.s
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, false, ErrClosed
+	}
+	select {
+	case w.reqs <- c:
+	case <-s.closing:
+		s.mu.RUnlock()
+		return nil, false, ErrClosed
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return nil, false, ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-c.done:
+		return c.out, c.existing, err
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callQueued, callDropped) {
+			return nil, false, ctx.Err()
+		}
+		<-c.done // taken: its group is flushed within about one fdatasync
+		return nil, false, ctx.Err()
+	}
+}
+
+// loop is the log writer: it groups waiting Creates like the committer
+// does (take what waits; wait up to one flush for as many as the last
+// group had), writes them as one append and flushes it.
+func (w *wal) loop() {
+	defer close(w.exited)
+	calls := make([]*walCall, 0, w.s.opt.MaxBatch)
+	errs := make([]error, 0, w.s.opt.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var want int
+	var wait time.Duration
+	for first := range w.reqs {
+		if !first.state.CompareAndSwap(callQueued, callTaken) {
+			continue
+		}
+		if w.broken != nil {
+			first.done <- w.broken
+			continue
+		}
+		start := time.Now()
+		w.forgetApplied()
+		g := walGroup{w: w, from: w.nextSeq}
+		w.buf = w.buf[:0]
+		calls = append(calls[:0], first)
+		errs = append(errs[:0], g.add(first))
+		armed := false
+	fill:
+		for len(calls) < w.s.opt.MaxBatch {
+			var c *walCall
+			var ok bool
+			select {
+			case c, ok = <-w.reqs:
+			default:
+				if len(calls) >= want {
+					break fill
+				}
+				if !armed {
+					left := wait - time.Since(start)
+					if left <= 0 {
+						break fill
+					}
+					timer.Reset(left)
+					armed = true
+				}
+				select {
+				case c, ok = <-w.reqs:
+				case <-timer.C:
+					armed = false
+					break fill
+				}
+			}
+			if !ok {
+				break fill
+			}
+			if !c.state.CompareAndSwap(callQueued, callTaken) {
+				continue
+			}
+			calls = append(calls, c)
+			errs = append(errs, g.add(c))
+		}
+		if armed {
+			timer.Stop()
+		}
+		g.end()
+		var err error
+		if len(g.logged) > 0 {
+			t0 := time.Now()
+			err = w.flush()
+			d := time.Since(t0)
+			w.flushing.Add(int64(d))
+			wait = min(4*d, maxFillWait)
+		}
+		// The next group waits for the callers answered now (they tend to
+		// come back) and for those that queued during this flush: two
+		// cohorts that would otherwise keep alternating in half groups.
+		want = len(calls) + len(w.reqs)
+		if err != nil {
+			g.undo()
+			for _, c := range calls {
+				c.done <- err
+			}
+		} else {
+			w.publish(g.logged)
+			for i, c := range calls {
+				c.done <- unreject(errs[i])
+			}
+		}
+		clear(calls)
+		if w.off >= walCap {
+			w.restart()
+		}
+	}
+}
+
+// walGroup is the group being filled.
+type walGroup struct {
+	w      *wal
+	from   uint64
+	rtx    *bolt.Tx // read transaction for idempotency keys, opened on first need
+	b      *buckets // its buckets
+	logged []*walEntry
+}
+
+// add settles one call: a known key answers it (or rejects it); a new
+// checkout gets the next sequence and its frame.
+func (g *walGroup) add(c *walCall) error {
+	w := g.w
+	r := c.rec
+	if key := r.IdempotencyKey; key != "" {
+		old, err := g.lookup(key)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			if old.Checkout.RequestHash != r.RequestHash {
+				return reject(pos.FieldErrorf(pos.EConflict, "idempotency_key",
+					"key %q was already used for a different request (checkout %s)", key, old.ID))
+			}
+			c.out, c.existing = old, true
+			return nil
+		}
+	}
+	seq := w.nextSeq
+	w.nextSeq++
+	nr := *r
+	nr.Seq, nr.ID, nr.InvoiceNumber = seq, w.s.formatID(seq), w.s.formatInvoice(seq)
+	e := &walEntry{rec: &nr, enc: c.enc}
+	if r.IdempotencyKey != "" {
+		w.pending[r.IdempotencyKey] = e
+	}
+	g.logged = append(g.logged, e)
+	w.appendFrame(seq, c.enc)
+	c.out, c.existing = &nr, false
+	return nil
+}
+
+// lookup finds a checkout by idempotency key: logged ones first, then
+// the database. The applied entries were forgotten before the read
+// transaction began, so every key is in one of the two.
+func (g *walGroup) lookup(key string) (*record, error) {
+	if e := g.w.pending[key]; e != nil {
+		return e.rec, nil
+	}
+	if g.rtx == nil {
+		tx, err := g.w.s.db.Begin(false)
+		if err != nil {
+			return nil, fmt.Errorf("queue: begin read: %w", err)
+		}
+		g.rtx = tx
+	}
+	if g.b == nil {
+		g.b = g.w.s.openTx(g.rtx)
+	}
+	b := g.b
+	v := b.idem.Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	old, err := b.load(seqOf(v))
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return nil, errIndex("idempotency key %q points to missing checkout #%d", key, seqOf(v))
+	}
+	return old, nil
+}
+
+// end closes the group's read transaction and pads its frames to a page.
+func (g *walGroup) end() {
+	if g.rtx != nil {
+		_ = g.rtx.Rollback()
+		g.rtx, g.b = nil, nil
+	}
+	if n := len(g.w.buf) % walPage; n != 0 {
+		g.w.buf = append(g.w.buf, make([]byte, walPage-n)...)
+	}
+}
+
+// undo forgets a group that was not flushed.
+func (g *walGroup) undo() {
+	w := g.w
+	for _, e := range g.logged {
+		if k := e.rec.IdempotencyKey; k != "" && w.pending[k] == e {
+			delete(w.pending, k)
+		}
+	}
+	w.nextSeq = g.from
+}
+
+func (w *wal) appendFrame(seq uint64, enc []byte) {
+	n := walFixed + len(enc)
+	b := w.buf
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	crcAt := len(b)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	start := len(b)
+	b = append(b, w.inst...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = append(b, enc...)
+	binary.BigEndian.PutUint32(b[crcAt:], crc32.Checksum(b[start:], castagnoli))
+	w.buf = b
+}
+
+// flush writes the group at the log's end and fdatasyncs it. A failure
+// to grow the file rejects the group only; a failed write or flush
+// breaks the log (what the kernel did with the pages is unknown).
+func (w *wal) flush() error {
+	end := w.off + int64(len(w.buf))
+	if end > w.size {
+		size := (end/walChunk + 1) * walChunk
+		if _, err := w.f.WriteAt(make([]byte, size-w.size), w.size); err != nil {
+			w.s.opt.Logger.Error("queue: grow accept log", "log", w.path, "err", err)
+			return fmt.Errorf("queue: grow accept log: %w", err)
+		}
+		w.size = size
+	}
+	if _, err := w.f.WriteAt(w.buf, w.off); err != nil {
+		return w.fail(fmt.Errorf("write: %w", err))
+	}
+	if err := datasync(w.f); err != nil {
+		return w.fail(fmt.Errorf("fdatasync: %w", err))
+	}
+	w.off = end
+	w.batches.Add(1)
+	return nil
+}
+
+func (w *wal) fail(err error) error {
+	w.s.opt.Logger.Error("queue: accept log failed; no more checkouts are accepted until posbridge restarts",
+		"log", w.path, "err", err)
+	w.broken = fmt.Errorf("%w: %w", ErrLogFailed, err)
+	return w.broken
+}
+
+// publish hands a flushed group to the committer.
+func (w *wal) publish(es []*walEntry) {
+	if len(es) == 0 {
+		return
+	}
+	w.inLog = append(w.inLog, es...)
+	w.mu.Lock()
+	w.queue = append(w.queue, es...)
+	w.mu.Unlock()
+	w.logged.Add(int64(len(es)))
+	last := es[len(es)-1].rec.Seq
+	w.durable.Store(last)
+	if last-w.applied.Load() >= applyBatch {
+		w.poke()
+	} else {
+		select {
+		case w.later <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// poke wakes the committer to apply the log now: somebody waits for it,
+// or applyBatch checkouts are waiting.
+func (w *wal) poke() {
+	select {
+	case w.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// forgetApplied drops the entries the committer has applied from the
+// idempotency map (the database answers for them now).
+func (w *wal) forgetApplied() {
+	applied := w.applied.Load()
+	i := 0
+	for ; i < len(w.inLog) && w.inLog[i].rec.Seq <= applied; i++ {
+		if k := w.inLog[i].rec.IdempotencyKey; k != "" && w.pending[k] == w.inLog[i] {
+			delete(w.pending, k)
+		}
+		w.inLog[i] = nil
+	}
+	w.inLog = w.inLog[i:]
+	if len(w.inLog) == 0 {
+		w.inLog = w.inLog[:0:0] // let the backing array go
+	}
+}
+
+// restart starts writing at offset 0 again once everything in the log is
+// applied. If the database cannot apply (a disk error), the log keeps
+// growing instead: accepts stay durable.
+func (w *wal) restart() {
+	last := w.nextSeq - 1
+	t0 := time.Now()
+	defer func() { w.stalled.Add(int64(time.Since(t0))) }()
+	for {
+		ch, applied, err := w.progress()
+		if applied >= last {
+			w.forgetApplied()
+			w.off = 0
+			return
+		}
+		if err != nil {
+			return
+		}
+		w.poke()
+		<-ch
+	}
+}
+
+// progress returns a channel closed at the next change, what is applied
+// and the last apply error.
+func (w *wal) progress() (<-chan struct{}, uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.advance, w.applied.Load(), w.applyErr
+}
+
+// take returns the flushed entries not yet taken by the committer.
+func (w *wal) take() []*walEntry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	es := w.queue
+	w.queue = nil
+	return es
+}
+
+// giveBack returns entries whose transaction did not commit, ahead of
+// any taken since.
+func (w *wal) giveBack(es []*walEntry, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.queue = append(es[:len(es):len(es)], w.queue...)
+	w.applyErr = err
+	close(w.advance)
+	w.advance = make(chan struct{})
+}
+
+// appliedTo records a committed transaction that applied through seq.
+func (w *wal) appliedTo(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied.Store(seq)
+	w.applyErr = nil
+	close(w.advance)
+	w.advance = make(chan struct{})
+}
+
+// caughtUp waits until what was durable when it was called is applied.
+func (w *wal) caughtUp(ctx context.Context, committed <-chan struct{}) error {
+	target := w.durable.Load()
+	if w.applied.Load() >= target {
+		return nil
+	}
+	for {
+		ch, applied, err := w.progress()
+		if applied >= target {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("queue: apply accepted checkouts: %w", err)
+		}
+		w.poke()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-committed:
+			return ErrClosed
+		}
+	}
+}
+
+// close empties the log when everything in it is applied and closes it.
+func (w *wal) close() error {
+	var err error
+	if w.broken == nil && w.applied.Load() == w.nextSeq-1 {
+		if err = w.f.Truncate(0); err == nil {
+			err = datasync(w.f)
+		}
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("queue: close accept log: %w", err)
+	}
+	return nil
+}
