@@ -319,16 +319,15 @@ func (s *Store) applyLog() error {
 		return nil
 	}
 	s.cur.applying = append(s.cur.applying, es...)
-	b := s.open(s.cur.tx)
-	for _, e := range es {
-		if e.rec.Seq != s.cur.upTo+1 {
-			return errIndex("accept log entry #%d does not follow #%d", e.rec.Seq, s.cur.upTo)
+	for i, e := range es {
+		if e.rec.Seq != s.cur.upTo+1+uint64(i) {
+			return errIndex("accept log entry #%d does not follow #%d", e.rec.Seq, s.cur.upTo+uint64(i))
 		}
-		if err := b.insert(e.rec, e.enc); err != nil {
-			return fmt.Errorf("queue: apply accepted checkout %s: %w", e.rec.ID, err)
-		}
-		s.cur.upTo = e.rec.Seq
 	}
+	if err := s.open(s.cur.tx).insertNew(es); err != nil {
+		return fmt.Errorf("queue: apply %d accepted checkouts: %w", len(es), err)
+	}
+	s.cur.upTo = es[len(es)-1].rec.Seq
 	return nil
 }
 

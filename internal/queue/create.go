@@ -109,6 +109,110 @@ func (b *buckets) insert(r *record, enc []byte) error {
 	return nil
 }
 
+// insertNew stores new queued checkouts, as insert does for each, in
+// sequence order after the bucket's sequence. Each terminal's entry, the
+// link from its old tail and its due entry are written once for the run
+// instead of once per checkout, and the line entries are put in sequence
+// order.
+func (b *buckets) insertNew(es []*walEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	c := b.counters()
+	q := slot(pos.StateQueued)
+	type termRun struct{ idx []int }
+	runs := make(map[string]*termRun)
+	var order []string
+	for i, e := range es {
+		r := e.rec
+		if r.State != pos.StateQueued {
+			return errIndex("new checkout %s is %s, not queued", r.ID, r.State)
+		}
+		key := seqKey(r.Seq)
+		if err := b.checkouts.Put(key, e.enc); err != nil {
+			return fmt.Errorf("queue: put checkout %s: %w", r.ID, err)
+		}
+		if r.IdempotencyKey != "" {
+			if err := b.idem.Put([]byte(r.IdempotencyKey), key); err != nil {
+				return fmt.Errorf("queue: put idempotency key: %w", err)
+			}
+		}
+		if err := b.deadline.Put(timeSeqKey(r.Deadline, r.Seq), nil); err != nil {
+			return fmt.Errorf("queue: put index entry: %w", err)
+		}
+		c.byState[q]++
+		c.unsentAmount += int64(r.Amount)
+		run := runs[r.TerminalID]
+		if run == nil {
+			run = &termRun{}
+			runs[r.TerminalID] = run
+			order = append(order, r.TerminalID)
+		}
+		run.idx = append(run.idx, i)
+	}
+	if err := b.putCounters(c); err != nil {
+		return err
+	}
+	links := make([]lineEntry, len(es))
+	for _, id := range order {
+		idx := runs[id].idx
+		term := []byte(id)
+		t, err := b.termGet(term)
+		if err != nil {
+			return err
+		}
+		haveDue := t.dueKey()
+		first := es[idx[0]].rec
+		prev := uint64(0)
+		if t.head == 0 {
+			t.head = first.Seq
+			t.dueAt = timeBytes(first.NextAttemptAt)
+		} else {
+			if t.tail >= first.Seq {
+				return errIndex("terminal %s's FIFO tail #%d is not before new checkout #%d", id, t.tail, first.Seq)
+			}
+			if err := b.setLink(t.tail, true, first.Seq); err != nil {
+				return err
+			}
+			prev = t.tail
+		}
+		for k, i := range idx {
+			r := es[i].rec
+			e := lineEntry{prev: prev, at: timeBytes(r.NextAttemptAt)}
+			if k+1 < len(idx) {
+				e.next = es[idx[k+1]].rec.Seq
+			}
+			links[i] = e
+			prev = r.Seq
+		}
+		t.tail = prev
+		if want := t.dueKey(); string(want) != string(haveDue) {
+			if haveDue != nil {
+				if err := b.due.Delete(haveDue); err != nil {
+					return fmt.Errorf("queue: delete due entry: %w", err)
+				}
+			}
+			if want != nil {
+				if err := b.due.Put(want, term); err != nil {
+					return fmt.Errorf("queue: put due entry: %w", err)
+				}
+			}
+		}
+		if err := b.termPut(term, t); err != nil {
+			return err
+		}
+	}
+	for i, e := range es {
+		if err := b.linePut(e.rec.Seq, links[i]); err != nil {
+			return err
+		}
+	}
+	if err := b.checkouts.SetSequence(es[len(es)-1].rec.Seq); err != nil {
+		return fmt.Errorf("queue: set sequence: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) now() time.Time { return s.opt.Now().UTC().Round(0) }
 
 func validateNew(c *pos.Checkout) error {

@@ -196,6 +196,7 @@ func (w *wal) replay(tx *bolt.Tx) (int, error) {
 		prev    uint64
 		off     int64
 		n       int
+		batch   []*walEntry
 	)
 	for off+walFrameHdr <= w.size {
 		if _, err := w.f.ReadAt(hdr[:], off); err != nil {
@@ -247,11 +248,18 @@ func (w *wal) replay(tx *bolt.Tx) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("the accept log %s: %w: %w", w.path, err, ErrAcceptLog)
 		}
-		if err := b.insert(r, enc); err != nil {
-			return n, err
+		batch = append(batch, &walEntry{rec: r, enc: enc})
+		if len(batch) == applyBatch {
+			if err := b.insertNew(batch); err != nil {
+				return n, err
+			}
+			batch = batch[:0]
 		}
 		have = seq
 		n++
+	}
+	if err := b.insertNew(batch); err != nil {
+		return n, err
 	}
 	return n, nil
 }
