@@ -142,7 +142,8 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	dbPath := filepath.Join(d.cfg.DataDir, DBFile)
-	d.store, err = queue.Open(dbPath, queue.Options{LockTimeout: 2 * time.Second, Retention: d.cfg.Checkout.Retention.D()})
+	d.store, err = queue.Open(dbPath, queue.Options{LockTimeout: 2 * time.Second, Retention: d.cfg.Checkout.Retention.D(),
+		Logger: d.log.With("component", "queue")})
 	if err != nil {
 		return err
 	}
