@@ -172,7 +172,13 @@ func (s *Store) openWAL() (*wal, error) {
 		return nil, err
 	}
 	if st.Size() == 0 {
-		// A new log: make its directory entry durable before relying on it.
+		// A new log: owned like the database (root running posbridge or
+		// its doctor by hand must not leave a log the service cannot
+		// open), and its directory entry durable before relying on it.
+		if err := chownLike(f, s.path); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("accept log: %w", err)
+		}
 		if err := syncDir(filepath.Dir(path)); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("accept log: %w", err)
@@ -664,16 +670,14 @@ func (w *wal) caughtUp(ctx context.Context, committed <-chan struct{}) error {
 	}
 }
 
-// close empties the log when everything in it is applied and closes it.
+// close closes the log and removes it when everything in it is applied:
+// after a clean stop there is no log (and none left owned by whoever ran
+// posbridge or its doctor by hand).
 func (w *wal) close() error {
-	var err error
-	if w.broken == nil && w.applied.Load() == w.nextSeq-1 {
-		if err = w.f.Truncate(0); err == nil {
-			err = datasync(w.f)
-		}
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
+	done := w.broken == nil && w.applied.Load() == w.nextSeq-1
+	err := w.f.Close()
+	if err == nil && done {
+		err = os.Remove(w.path)
 	}
 	if err != nil {
 		return fmt.Errorf("queue: close accept log: %w", err)
