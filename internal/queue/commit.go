@@ -314,7 +314,11 @@ func (s *Store) applyLog() error {
 	if w == nil || w.durable.Load() <= s.cur.upTo || w.hold.Load() {
 		return nil
 	}
-	es := w.take()
+	room := applyMax - len(s.cur.applying)
+	if room <= 0 {
+		return nil // the next transaction goes on (see appliedTo)
+	}
+	es := w.take(room)
 	if len(es) == 0 {
 		return nil
 	}
@@ -331,12 +335,20 @@ func (s *Store) applyLog() error {
 	return nil
 }
 
-// applyAlone applies the accept log in a transaction of its own.
+// applyAlone applies the whole accept log in transactions of its own.
 func (s *Store) applyAlone() error {
 	w := s.wal
-	if w == nil || w.durable.Load() <= w.applied.Load() {
-		return nil
+	for w != nil && w.durable.Load() > w.applied.Load() && !w.hold.Load() {
+		if err := s.applyOnce(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// applyOnce applies up to applyMax logged checkouts in one transaction.
+func (s *Store) applyOnce() error {
+	w := s.wal
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return fmt.Errorf("queue: begin: %w", err)

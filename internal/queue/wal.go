@@ -62,6 +62,10 @@ const (
 	// of one per flush, which would compete with the log for the disk.
 	applyBatch = 1024
 	applyDelay = 10 * time.Millisecond
+	// applyMax bounds the checkouts one transaction applies, and with it
+	// the memory of a transaction after a long burst; the committer goes
+	// on with the rest in its next one.
+	applyMax = 4096
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -615,12 +619,17 @@ func (w *wal) progress() (<-chan struct{}, uint64, error) {
 	return w.advance, w.applied.Load(), w.applyErr
 }
 
-// take returns the flushed entries not yet taken by the committer.
-func (w *wal) take() []*walEntry {
+// take returns up to max flushed entries not yet taken by the committer,
+// oldest first.
+func (w *wal) take(max int) []*walEntry {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	es := w.queue
-	w.queue = nil
+	n := min(len(w.queue), max)
+	es := w.queue[:n:n]
+	w.queue = w.queue[n:]
+	if len(w.queue) == 0 {
+		w.queue = nil
+	}
 	return es
 }
 
@@ -643,6 +652,15 @@ func (w *wal) appliedTo(seq uint64) {
 	w.applyErr = nil
 	close(w.advance)
 	w.advance = make(chan struct{})
+	if len(w.queue) > 0 {
+		// More than one transaction's worth was waiting: the rest goes
+		// in applyDelay, or at once if a read needs it or the next flush
+		// finds applyBatch waiting.
+		select {
+		case w.later <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // caughtUp waits until what was durable when it was called is applied.

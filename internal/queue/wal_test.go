@@ -493,3 +493,15 @@ func FuzzAcceptLog(f *testing.F) {
 		mustCreate(t, s, walReq(1000))
 	})
 }
+
+// TestAcceptLogLongBacklog: a backlog of more than one transaction's
+// worth (applyMax, 4,096) is applied in several transactions, in order,
+// as soon as it is let go. (6,000 checkouts stay below the log's restart
+// size even in groups of one page each: held, a restart would wait.)
+func TestAcceptLogLongBacklog(t *testing.T) {
+	s, _ := MustOpen(t)
+	queue.HoldApply(s, true)
+	createMany(t, s, 0, 6000)
+	queue.HoldApply(s, false)
+	checkAll(t, s, 6000, nil)
+}
