@@ -21,29 +21,12 @@ import (
 	"github.com/posbridge/posbridge/internal/payout/payoutsim"
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/simfault"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the client's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // mustClient starts a simulator and returns it with a client for it,
 // logging into logs when given.
-func mustClient(t *testing.T, opts payoutsim.Options, logs *syncBuffer) (*payoutsim.Server, *payout.Client, payout.Config) {
+func mustClient(t *testing.T, opts payoutsim.Options, logs *testutil.SyncBuffer) (*payoutsim.Server, *payout.Client, payout.Config) {
 	t.Helper()
 	sim, cfg := payoutsim.StartTest(t, opts)
 	if logs != nil {
@@ -143,7 +126,7 @@ func TestRulesThroughSimulator(t *testing.T) {
 }
 
 func TestCreatePayee(t *testing.T) {
-	logs := new(syncBuffer)
+	logs := new(testutil.SyncBuffer)
 	sim, c, cfg := mustClient(t, payoutsim.Options{}, logs)
 	keys, err := payoutsim.ProcessKeys()
 	if err != nil {

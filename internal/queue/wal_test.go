@@ -19,25 +19,8 @@ import (
 
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // walReq is a checkout whose every field can be checked after a replay.
 func walReq(i int) pos.Checkout {
@@ -184,7 +167,7 @@ func TestAcceptLogCrashChild(t *testing.T) {
 		t.Fatalf("accept log after the kill: %v, %v", fi, err)
 	}
 
-	var logged syncBuffer
+	var logged testutil.SyncBuffer
 	s := MustOpenPath(t, path, queue.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if !strings.Contains(logged.String(), "checkouts=250") {
 		t.Fatalf("open after the kill logged %q, want 250 checkouts applied from the log", logged.String())

@@ -1,7 +1,6 @@
 package requests_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
 	"github.com/posbridge/posbridge/internal/requests"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // harness is an engine with every request kind on a real bbolt file,
@@ -29,27 +29,10 @@ type harness struct {
 	store    *queue.Store
 	eng      *engine.Engine
 	dbPath   string
-	logs     *syncBuffer
+	logs     *testutil.SyncBuffer
 	handlers map[pos.RequestKind]engine.RequestHandler
 
 	closeOnce sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // harnessOptions choose the customer gateway.
@@ -88,7 +71,7 @@ func newHarnessClosed(t testing.TB) *harness {
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}}
+	h := &harness{t: t, logs: &testutil.SyncBuffer{}}
 	sim, err := hesabesim.Start("127.0.0.1:0", hesabesim.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)

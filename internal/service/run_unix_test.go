@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/queue"
 	"github.com/posbridge/posbridge/internal/service"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestMain doubles as the daemon child for TestRunUnderSignals.
@@ -75,7 +75,7 @@ func TestRunUnderSignals(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "POSBRIDGE_SERVICE_CHILD="+tc.mode, "POSBRIDGE_SERVICE_DIR="+dir)
-			stderr := &syncBuf{}
+			stderr := &testutil.SyncBuffer{}
 			cmd.Stderr = stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -127,22 +127,4 @@ func TestRunUnderSignals(t *testing.T) {
 			st.Close()
 		})
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b)
 }
