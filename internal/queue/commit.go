@@ -133,8 +133,7 @@ func (s *Store) commitLoop() {
 	defer close(s.committed)
 	calls := make([]*call, 0, s.opt.MaxBatch)
 	errs := make([]error, 0, s.opt.MaxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	fill := newFiller[*call]()
 	var nudge, later <-chan struct{}
 	if s.wal != nil {
 		nudge, later = s.wal.nudge, s.wal.later
@@ -193,34 +192,10 @@ func (s *Store) commitLoop() {
 			errs = append(errs, s.run(first))
 			failed = isFailure(errs[0])
 		}
-		armed := false
-	fill:
 		for !failed && len(calls) < s.opt.MaxBatch {
-			var c *call
-			var ok bool
-			select {
-			case c, ok = <-s.reqs:
-			default:
-				if len(calls) >= want {
-					break fill
-				}
-				if !armed {
-					left := wait - time.Since(start)
-					if left <= 0 {
-						break fill
-					}
-					timer.Reset(left)
-					armed = true
-				}
-				select {
-				case c, ok = <-s.reqs:
-				case <-timer.C:
-					armed = false
-					break fill
-				}
-			}
+			c, ok := fill.next(s.reqs, len(calls), want, start, wait)
 			if !ok {
-				break fill // closed: commit what we have; the next receive ends the loop
+				break // full enough, or closed: commit what we have; the next receive ends the loop
 			}
 			if !c.state.CompareAndSwap(callQueued, callTaken) {
 				continue
@@ -234,9 +209,7 @@ func (s *Store) commitLoop() {
 			errs = append(errs, s.run(c))
 			failed = isFailure(errs[len(errs)-1])
 		}
-		if armed {
-			timer.Stop()
-		}
+		fill.stop()
 		if !failed {
 			err = s.cur.flush()
 			if err == nil {
@@ -375,6 +348,58 @@ func (s *Store) applyOnce() error {
 		}
 	}
 	return err
+}
+
+// filler gives a batch its further calls: whatever already waits, and,
+// while the batch has fewer than it wants, what arrives until wait after
+// the batch started (one timer, armed at most once per batch).
+type filler[T any] struct {
+	timer *time.Timer
+	armed bool
+}
+
+func newFiller[T any]() *filler[T] {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &filler[T]{timer: t}
+}
+
+// next returns the next call for a batch that has have calls and wants
+// want, or false when the batch should close: nothing more is worth
+// waiting for, or reqs is closed.
+func (f *filler[T]) next(reqs <-chan T, have, want int, start time.Time, wait time.Duration) (T, bool) {
+	select {
+	case c, ok := <-reqs:
+		return c, ok
+	default:
+	}
+	var zero T
+	if have >= want {
+		return zero, false
+	}
+	if !f.armed {
+		left := wait - time.Since(start)
+		if left <= 0 {
+			return zero, false
+		}
+		f.timer.Reset(left)
+		f.armed = true
+	}
+	select {
+	case c, ok := <-reqs:
+		return c, ok
+	case <-f.timer.C:
+		f.armed = false
+		return zero, false
+	}
+}
+
+// stop ends the batch's wait.
+func (f *filler[T]) stop() {
+	if f.armed {
+		f.timer.Stop()
+		f.armed = false
+	}
 }
 
 // isFailure: the operation failed outside its check phase; its

@@ -49,14 +49,14 @@ func (w *wal) create(ctx context.Context, r *record, enc []byte) (*record, bool,
 }
 
 // loop is the log writer: it groups waiting Creates like the committer
-// does (take what waits; wait up to one flush for as many as the last
-// group had), writes them as one append and flushes it.
+// does (take what waits; then wait, up to four flushes' time, for the
+// callers it just answered and those that queued during the flush),
+// writes them as one append and flushes it.
 func (w *wal) loop() {
 	defer close(w.exited)
 	calls := make([]*walCall, 0, w.s.opt.MaxBatch)
 	errs := make([]error, 0, w.s.opt.MaxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	fill := newFiller[*walCall]()
 	var want int
 	var wait time.Duration
 	for first := range w.reqs {
@@ -73,34 +73,10 @@ func (w *wal) loop() {
 		w.buf = w.buf[:0]
 		calls = append(calls[:0], first)
 		errs = append(errs[:0], g.add(first))
-		armed := false
-	fill:
 		for len(calls) < w.s.opt.MaxBatch {
-			var c *walCall
-			var ok bool
-			select {
-			case c, ok = <-w.reqs:
-			default:
-				if len(calls) >= want {
-					break fill
-				}
-				if !armed {
-					left := wait - time.Since(start)
-					if left <= 0 {
-						break fill
-					}
-					timer.Reset(left)
-					armed = true
-				}
-				select {
-				case c, ok = <-w.reqs:
-				case <-timer.C:
-					armed = false
-					break fill
-				}
-			}
+			c, ok := fill.next(w.reqs, len(calls), want, start, wait)
 			if !ok {
-				break fill
+				break
 			}
 			if !c.state.CompareAndSwap(callQueued, callTaken) {
 				continue
@@ -108,9 +84,7 @@ func (w *wal) loop() {
 			calls = append(calls, c)
 			errs = append(errs, g.add(c))
 		}
-		if armed {
-			timer.Stop()
-		}
+		fill.stop()
 		g.end()
 		var err error
 		if len(g.logged) > 0 {
