@@ -318,6 +318,7 @@ func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (s
 		return 0, now.Add(time.Second), e.ctx.Err() == nil
 	}
 	open := e.gatewayOpen(gw, now) && !e.gatewayBusy(gw)
+	expiring := false // a held-back request will expire: look again soon
 	for _, r := range due {
 		if !r.NotAfter.IsZero() && now.After(r.NotAfter) {
 			// Expire even while the gateway is held back: the till must
@@ -326,6 +327,7 @@ func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (s
 			continue
 		}
 		if !open || e.claimedRequest(r.ID) {
+			expiring = expiring || !r.NotAfter.IsZero()
 			continue
 		}
 		h := e.opts.Requests[r.Kind]
@@ -358,6 +360,16 @@ func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (s
 	switch {
 	case !open:
 		next = e.gateOpensAt(gw)
+		if expiring {
+			// Held back (possibly with no probe scheduled, while the
+			// checkout engine sees Hesabe offline): look at least every
+			// second, so a request expires on time even when the wall
+			// clock jumps (a gateway without a battery clock setting its
+			// time from NTP after boot).
+			if at := now.Add(expiryRecheck); next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
 	case started > 0:
 		// The finishing delivery kicks the loop.
 	default:
@@ -367,6 +379,10 @@ func (e *Engine) dispatchGateway(gw string, now time.Time, sem chan struct{}) (s
 	}
 	return started, next, true
 }
+
+// expiryRecheck is how often the request loop looks at held-back requests
+// that can expire.
+const expiryRecheck = time.Second
 
 func (e *Engine) idleRequests(d time.Duration) {
 	t := time.NewTimer(d)
