@@ -75,7 +75,10 @@ func (e *Engine) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Check
 		return pos.Checkout{}, false, fmt.Errorf("engine: create: %w", err)
 	}
 	if !existing {
-		e.publish(c)
+		e.notify.publish(c)
+		if e.store.Applied() == nil {
+			e.kick()
+		} // else the dispatcher hears of it once it is applied (Store.Applied)
 	}
 	return c, existing, nil
 }

@@ -122,6 +122,7 @@ func (e *Engine) idle(d time.Duration) {
 	}
 	select {
 	case <-e.wake:
+	case <-e.store.Applied(): // accepted checkouts reached the database
 	case <-timer:
 	case <-e.ctx.Done():
 	}

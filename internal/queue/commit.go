@@ -140,9 +140,10 @@ func (s *Store) commitLoop() {
 	}
 	delay := time.NewTimer(time.Hour)
 	delay.Stop()
-	delayed := false       // delay runs for something in the log
-	var want int           // calls in the last batch
-	var wait time.Duration // the last commit's duration: the longest a batch waits for more
+	delayed := false        // delay runs for something in the log
+	var lastApply time.Time // when the last transaction that applied the log ended
+	var want int            // calls in the last batch
+	var wait time.Duration  // the last commit's duration: the longest a batch waits for more
 	for {
 		var first *call
 		select {
@@ -159,11 +160,16 @@ func (s *Store) commitLoop() {
 			first = c
 		case <-nudge:
 		case <-later:
-			if !delayed {
-				delay.Reset(applyDelay)
-				delayed = true
+			// The first apply after a quiet spell goes at once (a lone
+			// checkout reaches its terminal without delay); under a
+			// burst, applies come at most every applyDelay.
+			if since := time.Since(lastApply); since < applyDelay {
+				if !delayed {
+					delay.Reset(applyDelay - since)
+					delayed = true
+				}
+				continue
 			}
-			continue
 		case <-delay.C:
 		}
 		if delayed {
@@ -226,6 +232,7 @@ func (s *Store) commitLoop() {
 		s.cur = nil
 		ok := err == nil && !failed
 		if s.wal != nil && len(bt.applying) > 0 {
+			lastApply = time.Now()
 			if ok {
 				s.wal.appliedTo(bt.upTo)
 			} else {

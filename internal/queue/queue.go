@@ -270,6 +270,16 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 	}
+	return s.viewApplied(ctx, fn)
+}
+
+// viewApplied is view without the wait: it sees the checkouts applied
+// from the accept log, not those still only in it (which Applied signals
+// when they are).
+func (s *Store) viewApplied(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {

@@ -119,6 +119,7 @@ type wal struct {
 	advance  chan struct{} // closed (and replaced) when applied moves or applying fails
 	applyErr error
 	nudge    chan struct{} // cap 1: wakes the committer to apply now
+	signal   chan struct{} // cap 1: Store.Applied
 	later    chan struct{} // cap 1: there is something to apply within applyDelay
 	batches  atomic.Int64  // groups flushed
 	logged   atomic.Int64  // checkouts in them
@@ -143,6 +144,7 @@ func (s *Store) openWAL() (*wal, error) {
 		advance: make(chan struct{}),
 		nudge:   make(chan struct{}, 1),
 		later:   make(chan struct{}, 1),
+		signal:  make(chan struct{}, 1),
 	}
 	inst, err := hex.DecodeString(s.inst)
 	if err != nil || len(inst) != 4 {
@@ -352,6 +354,10 @@ func (w *wal) appliedTo(seq uint64) {
 	w.applyErr = nil
 	close(w.advance)
 	w.advance = make(chan struct{})
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
 	if len(w.queue) > 0 {
 		// More than one transaction's worth was waiting: the rest goes
 		// in applyDelay, or at once if a read needs it or the next flush

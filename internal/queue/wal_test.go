@@ -488,3 +488,50 @@ func TestAcceptLogLongBacklog(t *testing.T) {
 	queue.HoldApply(s, false)
 	checkAll(t, s, 6000, nil)
 }
+
+// TestAcceptLogDispatchReads: the dispatcher's reads (DueRefs, NextDue)
+// and a Get of an applied checkout do not wait for the accept log, so a
+// dispatcher woken by accepts does not force a database commit each;
+// Applied signals when logged checkouts reach the database, and DueRefs
+// sees them from then on.
+func TestAcceptLogDispatchReads(t *testing.T) {
+	s, clk := MustOpen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	applied := func() {
+		t.Helper()
+		select {
+		case <-s.Applied():
+		case <-ctx.Done():
+			t.Fatal("no Applied signal")
+		}
+	}
+	a := mustCreate(t, s, req("T1", "a", 100))
+	applied() // a lone accept is applied at once
+	queue.HoldApply(s, true)
+	b := mustCreate(t, s, req("T2", "b", 100))
+
+	got, err := s.Get(ctx, a.ID)
+	if err != nil || got.ID != a.ID {
+		t.Fatalf("Get(applied %s) while the log holds %s: %+v %v", a.ID, b.ID, got, err)
+	}
+	refs, err := s.DueRefs(ctx, clk.Now(), 10)
+	if err != nil || len(refs) != 1 || refs[0].ID != a.ID {
+		t.Fatalf("DueRefs with %s only in the log = %+v %v, want just %s", b.ID, refs, err, a.ID)
+	}
+	if _, ok, err := s.NextDue(ctx); !ok || err != nil {
+		t.Fatalf("NextDue: %v %v", ok, err)
+	}
+	select {
+	case <-s.Applied():
+		t.Fatal("Applied signalled while nothing was applied")
+	default:
+	}
+
+	queue.HoldApply(s, false)
+	applied()
+	refs, err = s.DueRefs(ctx, clk.Now(), 10)
+	if err != nil || len(refs) != 2 || refs[1].ID != b.ID {
+		t.Fatalf("DueRefs after Applied = %+v %v, want %s and %s", refs, err, a.ID, b.ID)
+	}
+}
