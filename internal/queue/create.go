@@ -54,36 +54,44 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 	if err != nil {
 		return pos.Checkout{}, false, err
 	}
-	if s.wal != nil {
-		out, existing, err := s.wal.create(ctx, r, enc)
-		if err != nil {
-			return pos.Checkout{}, false, err
-		}
-		return out.Checkout, existing, nil
-	}
 	var out *record
+	if s.wal != nil {
+		out, existing, err = s.wal.create(ctx, r, enc)
+	} else {
+		out, existing, err = s.createInTx(ctx, r, enc)
+	}
+	if err != nil {
+		return pos.Checkout{}, false, err
+	}
+	return out.Checkout, existing, nil
+}
+
+// createInTx is Create without the accept log (Options.NoAcceptLog): the
+// committer settles the key and inserts the checkout in its next batch.
+func (s *Store) createInTx(ctx context.Context, r *record, enc []byte) (out *record, existing bool, err error) {
+	key := r.IdempotencyKey
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		out, existing = nil, false
 		b := s.open(tx)
-		if c.IdempotencyKey != "" {
-			if v := b.idem.Get([]byte(c.IdempotencyKey)); v != nil {
+		if key != "" {
+			if v := b.idem.Get([]byte(key)); v != nil {
 				old, err := b.load(seqOf(v))
 				if err != nil {
 					return err
 				}
 				if old == nil {
-					return errIndex("idempotency key %q points to missing checkout #%d", c.IdempotencyKey, seqOf(v))
+					return errIndex("idempotency key %q points to missing checkout #%d", key, seqOf(v))
 				}
-				if old.Checkout.RequestHash != c.RequestHash {
+				if old.Checkout.RequestHash != r.RequestHash {
 					return reject(pos.FieldErrorf(pos.EConflict, "idempotency_key",
-						"key %q was already used for a different request (checkout %s)", c.IdempotencyKey, old.ID))
+						"key %q was already used for a different request (checkout %s)", key, old.ID))
 				}
 				out, existing = old, true
 				return nil
 			}
 		}
 		seq := b.checkouts.Sequence() + 1
-		nr := *r
+		nr := *r // Batch may run this more than once: r stays as it was
 		nr.Seq, nr.ID, nr.InvoiceNumber = seq, s.formatID(seq), s.formatInvoice(seq)
 		if err := b.insert(&nr, enc); err != nil {
 			return err
@@ -91,10 +99,7 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 		out = &nr
 		return nil
 	})
-	if err != nil {
-		return pos.Checkout{}, false, err
-	}
-	return out.Checkout, existing, nil
+	return out, existing, err
 }
 
 // insert stores a new checkout under its sequence, which must follow the

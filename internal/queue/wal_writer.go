@@ -146,15 +146,16 @@ func (g *walGroup) add(c *walCall) error {
 	}
 	seq := w.nextSeq
 	w.nextSeq++
-	nr := *r
-	nr.Seq, nr.ID, nr.InvoiceNumber = seq, w.s.formatID(seq), w.s.formatInvoice(seq)
-	e := &walEntry{rec: &nr, enc: c.enc}
+	// The record is this call's own (its caller waits): it becomes the
+	// logged checkout.
+	r.Seq, r.ID, r.InvoiceNumber = seq, w.s.formatID(seq), w.s.formatInvoice(seq)
+	e := &walEntry{rec: r, enc: c.enc}
 	if r.IdempotencyKey != "" {
 		w.pending[r.IdempotencyKey] = e
 	}
 	g.logged = append(g.logged, e)
 	w.appendFrame(seq, c.enc)
-	c.out, c.existing = &nr, false
+	c.out, c.existing = r, false
 	return nil
 }
 
