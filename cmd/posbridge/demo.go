@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/api"
+	"github.com/posbridge/posbridge/internal/daemon"
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
@@ -24,6 +25,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	daemon.TuneGC()
 	actions, err := termsim.ParseScript(*mode)
 	if err != nil || len(actions) != 1 {
 		return fail(e, "demo: --mode must be approve, decline, timeout or silent")

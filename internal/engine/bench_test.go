@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/benchutil"
+	"github.com/posbridge/posbridge/internal/daemon"
 	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
@@ -27,11 +29,24 @@ import (
 // accept benchmarks: one 512-byte write plus fsync per operation.
 func BenchmarkRawFsync(b *testing.B) { benchutil.RawFsync(b) }
 
+// BenchmarkRawAppendFsync is the naive durable write: append, then fsync.
+func BenchmarkRawAppendFsync(b *testing.B) { benchutil.RawAppendFsync(b) }
+
 // BenchmarkAccept measures durable accepts through the engine (validation,
 // idempotency look-up, request hash, group-committed store write) with 1,
 // 16 and 64 concurrent callers. The engine's loops are not started, so
-// the numbers are the accept path alone.
+// the numbers are the accept path alone. gc=100 is Go's default garbage
+// collector target; gc=400 is what the daemon runs with (daemon.GCPercent).
 func BenchmarkAccept(b *testing.B) {
+	for _, gc := range []int{100, daemon.GCPercent} {
+		b.Run(fmt.Sprintf("gc=%d", gc), func(b *testing.B) {
+			defer debug.SetGCPercent(debug.SetGCPercent(gc))
+			benchmarkAccept(b)
+		})
+	}
+}
+
+func benchmarkAccept(b *testing.B) {
 	for _, callers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 			store, err := queue.Open(filepath.Join(b.TempDir(), "queue.db"), queue.Options{})

@@ -20,6 +20,9 @@ import (
 // Create's creates/s with this fsyncs/s.
 func BenchmarkRawFsync(b *testing.B) { benchutil.RawFsync(b) }
 
+// BenchmarkRawAppendFsync is the naive durable write: append, then fsync.
+func BenchmarkRawAppendFsync(b *testing.B) { benchutil.RawAppendFsync(b) }
+
 // BenchmarkCreate measures durable accepts: each Create returns only after
 // its group commit is fsynced. Callers are goroutines (tills) each with
 // their own idempotency keys, spread over 32 terminals.
