@@ -239,7 +239,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		if s.wal != nil {
-			close(s.wal.reqs)
+			s.wal.inbox.close()
 		}
 		s.mu.Unlock()
 		if s.wal != nil {

@@ -100,7 +100,7 @@ type wal struct {
 	path string
 	inst []byte
 
-	reqs   chan *walCall
+	inbox  walInbox
 	exited chan struct{}
 
 	// Owned by the writer goroutine (and by Open before it starts).
@@ -138,7 +138,7 @@ func (s *Store) openWAL() (*wal, error) {
 	}
 	w := &wal{
 		s: s, f: f, path: path,
-		reqs:    make(chan *walCall, s.opt.MaxBatch),
+		inbox:   walInbox{wake: make(chan struct{}, 1)},
 		exited:  make(chan struct{}),
 		pending: make(map[string]*walEntry),
 		advance: make(chan struct{}),

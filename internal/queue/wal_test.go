@@ -535,3 +535,67 @@ func TestAcceptLogDispatchReads(t *testing.T) {
 		t.Fatalf("DueRefs after Applied = %+v %v, want %s and %s", refs, err, a.ID, b.ID)
 	}
 }
+
+// TestAcceptLogCanceledCalls: callers that give up (before the writer
+// takes their call, or while its group is flushed) never stall the
+// writer or the others; whatever they were told, a retry with the same
+// key finds the checkout at most once, and the indexes agree.
+func TestAcceptLogCanceledCalls(t *testing.T) {
+	s, _ := MustOpen(t)
+	var ok, canceled sync.Map
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 1600; i += 8 {
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%3 == 0 {
+					go cancel() // races the writer
+				}
+				c, _, err := s.Create(ctx, walReq(i))
+				cancel()
+				switch {
+				case err == nil:
+					ok.Store(i, c.ID)
+				case errors.Is(err, context.Canceled):
+					canceled.Store(i, true)
+				default:
+					t.Errorf("Create %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n, dropped := 0, 0
+	ok.Range(func(k, v any) bool {
+		n++
+		got, err := s.GetByIdempotencyKey(context.Background(), walReq(k.(int)).IdempotencyKey)
+		if err != nil || got.ID != v.(string) {
+			t.Errorf("accepted %d as %s: %+v %v", k, v, got.ID, err)
+		}
+		return true
+	})
+	canceled.Range(func(k, _ any) bool {
+		dropped++
+		c, existing, err := s.Create(context.Background(), walReq(k.(int)))
+		if err != nil {
+			t.Errorf("retry %d: %v", k, err)
+		}
+		if again, existing2, err := s.Create(context.Background(), walReq(k.(int))); err != nil || !existing2 || again.ID != c.ID {
+			t.Errorf("second retry %d: %s existing=%v %v (first %s existing=%v)", k, again.ID, existing2, err, c.ID, existing)
+		}
+		return true
+	})
+	if n+dropped != 1600 || dropped == 0 {
+		t.Fatalf("%d accepted + %d canceled, want 1600 with some canceled", n, dropped)
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(context.Background())
+	if err != nil || st.ByState[pos.StateQueued] != 1600 {
+		t.Fatalf("stats %+v %v, want 1600 queued after the retries", st, err)
+	}
+	t.Logf("%d accepted, %d canceled then retried", n, dropped)
+}

@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,23 +21,13 @@ import (
 // create hands a new checkout to the log writer and waits until it is
 // flushed (or found to exist).
 func (w *wal) create(ctx context.Context, r *record, enc []byte) (*record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
 	c := &walCall{rec: r, enc: enc, done: make(chan error, 1)}
-	s := w.s
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if !w.inbox.put(c) {
 		return nil, false, ErrClosed
 	}
-	select {
-	case w.reqs <- c:
-	case <-s.closing:
-		s.mu.RUnlock()
-		return nil, false, ErrClosed
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return nil, false, ctx.Err()
-	}
-	s.mu.RUnlock()
 	select {
 	case err := <-c.done:
 		return c.out, c.existing, err
@@ -48,43 +40,124 @@ func (w *wal) create(ctx context.Context, r *record, enc []byte) (*record, bool,
 	}
 }
 
+// walInbox is where Create calls wait for the log writer: a slice under a
+// mutex rather than a channel, so that the writer is woken once when as
+// many calls as it wants have arrived, not once per call (64 callers
+// would otherwise hand the CPU back and forth with the writer 64 times
+// per group).
+type walInbox struct {
+	mu     sync.Mutex
+	calls  []*walCall
+	want   int           // wake the writer when this many wait (0: do not)
+	wake   chan struct{} // cap 1
+	closed bool
+}
+
+// put queues a call; false once the inbox is closed.
+func (in *walInbox) put(c *walCall) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return false
+	}
+	in.calls = append(in.calls, c)
+	if in.want > 0 && len(in.calls) >= in.want {
+		in.want = 0
+		select {
+		case in.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take moves up to limit waiting calls to buf. When none wait and arm is
+// positive, the writer is woken once arm calls have arrived (or at
+// close). closed reports that nothing more will come.
+func (in *walInbox) take(buf []*walCall, limit, arm int) (_ []*walCall, closed bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := min(len(in.calls), limit)
+	buf = append(buf, in.calls[:n]...)
+	rest := copy(in.calls, in.calls[n:])
+	clear(in.calls[rest:])
+	in.calls = in.calls[:rest]
+	in.want = 0
+	if n == 0 && !in.closed {
+		in.want = arm
+	}
+	return buf, in.closed && rest == 0
+}
+
+// close stops put and wakes the writer to finish.
+func (in *walInbox) close() {
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
 // loop is the log writer: it groups waiting Creates like the committer
 // does (take what waits; then wait, up to four flushes' time, for the
-// callers it just answered and those that queued during the flush),
-// writes them as one append and flushes it.
+// callers it just answered and those that queued during the flush, woken
+// by the inbox once they are all there), writes them as one append and
+// flushes it.
 func (w *wal) loop() {
 	defer close(w.exited)
-	calls := make([]*walCall, 0, w.s.opt.MaxBatch)
-	errs := make([]error, 0, w.s.opt.MaxBatch)
-	fill := newFiller[*walCall]()
+	in := &w.inbox
+	maxBatch := w.s.opt.MaxBatch
+	calls := make([]*walCall, 0, maxBatch)
+	errs := make([]error, 0, maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	var want int
 	var wait time.Duration
-	for first := range w.reqs {
-		if !first.state.CompareAndSwap(callQueued, callTaken) {
-			continue
-		}
-		if w.broken != nil {
-			first.done <- w.broken
+	for {
+		calls, errs = calls[:0], errs[:0]
+		calls, closed := in.take(calls, maxBatch, 1)
+		if len(calls) == 0 {
+			if closed {
+				return
+			}
+			<-in.wake
 			continue
 		}
 		start := time.Now()
 		w.forgetApplied()
 		g := walGroup{w: w, from: w.nextSeq}
 		w.buf = w.buf[:0]
-		calls = append(calls[:0], first)
-		errs = append(errs[:0], g.add(first))
-		for len(calls) < w.s.opt.MaxBatch {
-			c, ok := fill.next(w.reqs, len(calls), want, start, wait)
-			if !ok {
+		n := 0 // calls settled
+		for {
+			for ; n < len(calls); n++ {
+				errs = append(errs, g.settle(calls[n]))
+			}
+			if len(calls) >= maxBatch {
 				break
 			}
-			if !c.state.CompareAndSwap(callQueued, callTaken) {
-				continue
+			got := len(calls)
+			arm := 0 // wait for this many more (0: take what waits and go)
+			if need, left := want-got, wait-time.Since(start); need > 0 && left > 0 && !closed {
+				arm = need
+				timer.Reset(left)
 			}
-			calls = append(calls, c)
-			errs = append(errs, g.add(c))
+			calls, closed = in.take(calls, maxBatch-got, arm)
+			if len(calls) > got || arm == 0 {
+				timer.Stop()
+				if len(calls) > got {
+					continue
+				}
+				break
+			}
+			select {
+			case <-in.wake:
+				timer.Stop()
+			case <-timer.C:
+				want = 0 // time is up: take what waits, then flush
+			}
 		}
-		fill.stop()
 		g.end()
 		var err error
 		if len(g.logged) > 0 {
@@ -97,16 +170,20 @@ func (w *wal) loop() {
 		// The next group waits for the callers answered now (they tend to
 		// come back) and for those that queued during this flush: two
 		// cohorts that would otherwise keep alternating in half groups.
-		want = len(calls) + len(w.reqs)
+		want = len(calls) + in.waiting()
 		if err != nil {
 			g.undo()
-			for _, c := range calls {
-				c.done <- err
+			for i, c := range calls {
+				if errs[i] != errDropped {
+					c.done <- err
+				}
 			}
 		} else {
 			w.publish(g.logged)
 			for i, c := range calls {
-				c.done <- unreject(errs[i])
+				if errs[i] != errDropped {
+					c.done <- unreject(errs[i])
+				}
 			}
 		}
 		clear(calls)
@@ -116,6 +193,17 @@ func (w *wal) loop() {
 	}
 }
 
+// waiting is how many calls wait in the inbox.
+func (in *walInbox) waiting() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.calls)
+}
+
+// errDropped marks a call its caller gave up on before the writer took
+// it: it gets no answer.
+var errDropped = errors.New("queue: call dropped by its caller")
+
 // walGroup is the group being filled.
 type walGroup struct {
 	w      *wal
@@ -123,6 +211,18 @@ type walGroup struct {
 	rtx    *bolt.Tx // read transaction for idempotency keys, opened on first need
 	b      *buckets // its buckets
 	logged []*walEntry
+}
+
+// settle takes one call into the group (errDropped if its caller gave
+// up first) and settles it.
+func (g *walGroup) settle(c *walCall) error {
+	if !c.state.CompareAndSwap(callQueued, callTaken) {
+		return errDropped
+	}
+	if b := g.w.broken; b != nil {
+		return b
+	}
+	return g.add(c)
 }
 
 // add settles one call: a known key answers it (or rejects it); a new
