@@ -20,7 +20,7 @@ func runBench(ctx context.Context, e env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	daemon.TuneGC() // measure the bridge as it runs
+	daemon.TuneGC(ctx) // measure the bridge as it runs
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -25,7 +25,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	daemon.TuneGC()
+	daemon.TuneGC(ctx)
 	actions, err := termsim.ParseScript(*mode)
 	if err != nil || len(actions) != 1 {
 		return fail(e, "demo: --mode must be approve, decline, timeout or silent")

@@ -36,7 +36,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 			log = slog.New(logging.Tee(log.Handler(), logging.Wrap(h, red)))
 		}
 	}
-	if pct, fromEnv := daemon.TuneGC(); fromEnv {
+	if pct, fromEnv := daemon.TuneGC(ctx); fromEnv {
 		log.Info("garbage collector target from GOGC", "gc_percent", pct)
 	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Version: version, Logger: log, Recent: recent})

@@ -36,7 +36,8 @@ func BenchmarkRawAppendFsync(b *testing.B) { benchutil.RawAppendFsync(b) }
 // idempotency look-up, request hash, group-committed store write) with 1,
 // 16 and 64 concurrent callers. The engine's loops are not started, so
 // the numbers are the accept path alone. gc=100 is Go's default garbage
-// collector target; gc=400 is what the daemon runs with (daemon.GCPercent).
+// collector target; gc=400 is what the daemon runs with while busy
+// (daemon.GCPercent).
 func BenchmarkAccept(b *testing.B) {
 	for _, gc := range []int{100, daemon.GCPercent} {
 		b.Run(fmt.Sprintf("gc=%d", gc), func(b *testing.B) {
