@@ -1,7 +1,8 @@
 // Package httpserve is the lifecycle shared by posbridge's local HTTP
-// endpoints (the till API and the diagnostics endpoint): a server that owns
-// its listener (a busy port fails at Open), serves in one goroutine, and
-// shuts down within a bound, ending its long-lived streams first.
+// endpoints (the till API, the diagnostics endpoint and the gateway
+// simulators): a server that owns its listener (a busy port fails at
+// Open), serves in one goroutine, and shuts down within a bound, ending
+// its long-lived streams first.
 package httpserve
 
 import (
@@ -63,6 +64,11 @@ func (s *Server) Open() error {
 
 // URL is the base URL, e.g. http://127.0.0.1:8470 (after Open).
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Handler is the handler given to New, for serving it some other way (in
+// httptest, say) when the server is never opened. Close still closes
+// Stopping then, and returns at once.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
 
 // Close ends streams, then shuts down within ctx (dropping what is left).
 func (s *Server) Close(ctx context.Context) error {

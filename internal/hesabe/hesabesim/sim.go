@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/crypto"
 	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/httpserve"
 )
 
 // Merchant is a merchant account the simulator knows.
@@ -84,11 +84,8 @@ type Stats struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	ln      net.Listener
-	srv     *http.Server
-	done    chan struct{}
-	closing chan struct{} // closed by Close: cuts injected latencies short
-	closeMu sync.Once
+	srv     *httpserve.Server
+	closing <-chan struct{} // srv.Stopping(): cuts injected latencies short
 
 	mu        sync.Mutex
 	merchants map[string]*merchantState // by access code
@@ -122,7 +119,10 @@ type tokenInfo struct {
 }
 
 // New returns a simulator that is not yet listening.
-func New(opts Options) (*Server, error) {
+func New(opts Options) (*Server, error) { return newServer("", opts) }
+
+// newServer returns a simulator that will listen on addr when opened.
+func newServer(addr string, opts Options) (*Server, error) {
 	if len(opts.Merchants) == 0 {
 		opts.Merchants = []Merchant{SandboxMerchant()}
 	}
@@ -130,7 +130,7 @@ func New(opts Options) (*Server, error) {
 		opts.TokenLifetime = 900 * time.Second
 	}
 	s := &Server{
-		opts: opts, log: opts.Logger, done: make(chan struct{}), closing: make(chan struct{}),
+		opts: opts, log: opts.Logger,
 		merchants: map[string]*merchantState{}, byUser: map[string]*merchantState{},
 		tokens: map[string]tokenInfo{}, refreshes: map[string]*merchantState{},
 		stats:  Stats{Requests: map[string]int{}, FaultsFired: map[FaultKind]int{}},
@@ -149,32 +149,25 @@ func New(opts Options) (*Server, error) {
 		s.merchants[m.AccessCode] = ms
 		s.byUser[m.Username] = ms
 	}
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = httpserve.New("hesabe simulator", addr, s.routes(), s.log)
+	s.closing = s.srv.Stopping()
 	return s, nil
 }
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves until Close.
 func Start(addr string, opts Options) (*Server, error) {
-	s, err := New(opts)
+	s, err := newServer(addr, opts)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("hesabesim: listen %s: %w", addr, err)
+	if err := s.srv.Open(); err != nil {
+		return nil, err
 	}
-	s.ln = ln
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("hesabe simulator stopped", "err", err)
-		}
-	}()
 	return s, nil
 }
 
 // URL is the simulator's root, e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // APIURL is the API base for both the merchant and payment APIs.
 func (s *Server) APIURL() string { return s.URL() + "/api" }
@@ -193,21 +186,15 @@ func (s *Server) ClientConfig(i int) hesabe.Config {
 // second (or ctx), then drops every connection. Connections a client opened
 // but never used would otherwise hold a graceful shutdown for 5 s.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeMu.Do(func() { close(s.closing) })
 	grace, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := s.srv.Shutdown(grace); err != nil {
-		_ = s.srv.Close()
-	}
-	if s.ln != nil {
-		<-s.done
-	}
+	_ = s.srv.Close(grace) // an error only says the grace ran out and connections were dropped
 	return nil
 }
 
 // Handler returns the simulator's HTTP handler (for embedding in another
 // server or httptest).
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
+func (s *Server) Handler() http.Handler { return s.srv.Handler() }
 
 // ExpireTokens makes every access token invalid now; refresh tokens stay.
 func (s *Server) ExpireTokens() {

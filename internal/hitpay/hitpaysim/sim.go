@@ -23,11 +23,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,6 +33,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/hitpay"
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/simfault"
 )
 
@@ -82,14 +81,10 @@ type Stats struct {
 
 // Server is a running simulator.
 type Server struct {
-	opts      Options
-	log       *slog.Logger
-	ln        net.Listener
-	srv       *http.Server
-	done      chan struct{} // closed when Serve returned
-	closing   chan struct{} // closed by Close: cuts injected latencies short
-	closeOnce sync.Once
-	faults    simfault.Set
+	opts   Options
+	log    *slog.Logger
+	srv    *httpserve.Server
+	faults simfault.Set
 
 	// inflight lets Close wait for every handler: none of ours runs after
 	// Close returns.
@@ -114,7 +109,7 @@ func Start(addr string, opts Options) (*Server, error) {
 	if opts.APIKey == "" {
 		opts.APIKey = DefaultAPIKey
 	}
-	s := &Server{opts: opts, log: opts.Logger, done: make(chan struct{}), closing: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -127,23 +122,15 @@ func Start(addr string, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	s.srv = &http.Server{Handler: s.track(mux), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("hitpaysim: listen %s: %w", addr, err)
+	s.srv = httpserve.New("hitpay simulator", addr, s.track(mux), s.log)
+	if err := s.srv.Open(); err != nil {
+		return nil, err
 	}
-	s.ln = ln
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("hitpay simulator stopped", "err", err)
-		}
-	}()
 	return s, nil
 }
 
 // URL is the simulator's root and API base, e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // ClientConfig returns a client configuration for the simulator.
 func (s *Server) ClientConfig() hitpay.Config {
@@ -155,13 +142,9 @@ func (s *Server) ClientConfig() hitpay.Config {
 // drops every connection and waits for its handlers to return. No handler
 // (nor OnRequest) runs after Close returns.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
 	grace, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := s.srv.Shutdown(grace); err != nil {
-		_ = s.srv.Close()
-	}
-	<-s.done
+	_ = s.srv.Close(grace) // an error only says the grace ran out and connections were dropped
 	s.hmu.Lock()
 	s.hclosed = true
 	s.hmu.Unlock()
@@ -249,7 +232,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	has := func(k simfault.Kind) bool { _, ok := faults[k]; return ok }
 
 	if f, ok := faults[simfault.Latency]; ok {
-		simfault.Sleep(r.Context(), f.Latency, s.closing)
+		simfault.Sleep(r.Context(), f.Latency, s.srv.Stopping())
 	}
 	switch {
 	case has(simfault.ResetBeforeRead):

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/crypto"
+	"github.com/posbridge/posbridge/internal/httpserve"
 	"github.com/posbridge/posbridge/internal/payout"
 	"github.com/posbridge/posbridge/internal/simfault"
 )
@@ -127,11 +127,8 @@ type Server struct {
 	opener   *crypto.Opener // provider private key
 	sealer   *crypto.Sealer // merchant public key
 	merchant *rsa.PrivateKey
-	ln       net.Listener
-	srv      *http.Server
-	done     chan struct{}
-	closing  chan struct{}
-	closeMu  sync.Once
+	srv      *httpserve.Server
+	closing  <-chan struct{} // srv.Stopping(): cuts injected latencies short
 	faults   simfault.Set
 
 	mu       sync.Mutex
@@ -147,7 +144,10 @@ type Server struct {
 const maxKeptBodies = 1000
 
 // New returns a simulator that is not yet listening.
-func New(opts Options) (*Server, error) {
+func New(opts Options) (*Server, error) { return newServer("", opts) }
+
+// newServer returns a simulator that will listen on addr when opened.
+func newServer(addr string, opts Options) (*Server, error) {
 	if opts.MerchantID == "" {
 		opts.MerchantID = DefaultMerchantID
 	}
@@ -180,55 +180,41 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, opener: opener, sealer: sealer, merchant: merchant,
-		done: make(chan struct{}), closing: make(chan struct{}),
 		byCustom: map[string]*Payee{}, byMer: map[string]*Payee{}, requests: map[string]int{},
 		nextID: 880000000,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = httpserve.New("payout simulator", addr, s.routes(), s.log)
+	s.closing = s.srv.Stopping()
 	return s, nil
 }
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves until Close.
 func Start(addr string, opts Options) (*Server, error) {
-	s, err := New(opts)
+	s, err := newServer(addr, opts)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("payoutsim: listen %s: %w", addr, err)
+	if err := s.srv.Open(); err != nil {
+		return nil, err
 	}
-	s.ln = ln
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("payout simulator stopped", "err", err)
-		}
-	}()
 	return s, nil
 }
 
 // URL is the simulator's root, the client's BaseURL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Handler returns the simulator's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
+func (s *Server) Handler() http.Handler { return s.srv.Handler() }
 
-// Close stops the server: running requests get up to half a second (or
-// ctx), then every connection is dropped and injected latencies end.
+// Close stops the server: injected latencies end, running requests get up
+// to half a second (or ctx), then every connection is dropped.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeMu.Do(func() { close(s.closing) })
 	grace, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := s.srv.Shutdown(grace); err != nil {
-		_ = s.srv.Close()
-	}
-	if s.ln != nil {
-		<-s.done
-	}
+	_ = s.srv.Close(grace) // an error only says the grace ran out and connections were dropped
 	return nil
 }
 

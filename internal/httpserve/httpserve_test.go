@@ -1,0 +1,179 @@
+package httpserve_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/httpserve"
+)
+
+// handler answers /hello at once, and /wait once the server is stopping
+// (as a long poll or an event stream would), telling entered when a /wait
+// has begun.
+func handler(srv **httpserve.Server, entered chan<- struct{}) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-(*srv).Stopping():
+			io.WriteString(w, "stopped")
+		case <-r.Context().Done():
+		}
+	})
+	return mux
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), errors.New(resp.Status)
+	}
+	return string(b), err
+}
+
+// waitAndClose starts a /wait at base, closes srv once it has begun, and
+// checks that Close returns nil promptly and the /wait got its answer.
+func waitAndClose(t *testing.T, srv *httpserve.Server, base string, entered <-chan struct{}) {
+	t.Helper()
+	type result struct {
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		body, err := get(base + "/wait")
+		res <- result{body, err}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if r := <-res; r.err != nil || r.body != "stopped" {
+		t.Errorf("/wait = %q, %v; want \"stopped\"", r.body, r.err)
+	}
+	select {
+	case <-srv.Stopping():
+	default:
+		t.Error("Stopping is not closed after Close")
+	}
+	if err := srv.Close(ctx); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestOpenServeClose serves over real HTTP on a loopback port; Close ends
+// the waiting request through Stopping, then stops listening.
+func TestOpenServeClose(t *testing.T) {
+	var srv *httpserve.Server
+	entered := make(chan struct{}, 1)
+	srv = httpserve.New("test server", "127.0.0.1:0", handler(&srv, entered), nil)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(srv.URL(), "http://127.0.0.1:") {
+		t.Fatalf("URL = %s, want a loopback port", srv.URL())
+	}
+	if body, err := get(srv.URL() + "/hello"); err != nil || body != "hello" {
+		t.Fatalf("/hello = %q, %v", body, err)
+	}
+	waitAndClose(t, srv, srv.URL(), entered)
+	if _, err := get(srv.URL() + "/hello"); err == nil {
+		t.Error("still answering after Close")
+	}
+}
+
+// TestNeverOpened: a server that is never opened gives its handler back to
+// be served elsewhere (here httptest), and Close still closes Stopping and
+// returns at once.
+func TestNeverOpened(t *testing.T) {
+	var srv *httpserve.Server
+	entered := make(chan struct{}, 1)
+	mux := handler(&srv, entered)
+	srv = httpserve.New("test server", "", mux, nil)
+	if got, ok := srv.Handler().(*http.ServeMux); !ok || got != mux {
+		t.Fatalf("Handler() = %v, want the handler given to New", srv.Handler())
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	if body, err := get(ts.URL + "/hello"); err != nil || body != "hello" {
+		t.Fatalf("/hello = %q, %v", body, err)
+	}
+	waitAndClose(t, srv, ts.URL, entered)
+}
+
+// TestCloseBounded: a request that ignores Stopping holds Close only until
+// ctx is done; then its connection is dropped and Close says so.
+func TestCloseBounded(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stuck", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done()
+	})
+	srv := httpserve.New("test server", "127.0.0.1:0", mux, nil)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := get(srv.URL() + "/stuck")
+		res <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := <-res; err == nil {
+		t.Error("the stuck request got an answer; want its connection dropped")
+	}
+}
+
+// TestOpenBusyPort: Open fails at once, naming the server and the address,
+// when the port is taken.
+func TestOpenBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	srv := httpserve.New("test server", addr, http.NewServeMux(), nil)
+	err = srv.Open()
+	if err == nil {
+		srv.Close(context.Background())
+		t.Fatal("Open on a busy port succeeded")
+	}
+	if want := "test server: listen " + addr; !strings.Contains(err.Error(), want) {
+		t.Errorf("Open = %v, want it to contain %q", err, want)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Errorf("Close after a failed Open: %v", err)
+	}
+}
