@@ -14,17 +14,16 @@ import (
 // The bridge's live heap is small: a few MB, since the queue lives in
 // bbolt's file mapping, not on the heap. At Go's default target (100) a
 // burst of accepts collects every few hundred checkouts and the collector
-// takes a fifth of the CPU; at GCPercent durable accepts run 25–30%
-// faster (docs/engine.md, BenchmarkAccept/gc=400). But a target of 400
-// also raises the heap's floor from 4 to 16 MB, and an idle bridge is
-// still asked for its diagnostics: each /metrics scrape allocates a few
-// hundred KB (the bridge itself, unscraped, allocates next to nothing).
-// Scraped every 20 s, an idle bridge at 400 grew by ~3 MB a minute until
-// its first collection at 16 MB of heap, past the 25 MB it is meant to
-// hold. So the bridge runs at Go's default and
-// switches to GCPercent while it allocates fast (a busy till API, a
-// backlog draining), and back after a quiet spell, handing what the burst
-// left back to the operating system.
+// takes a fifth of the CPU; at GCPercent durable accepts run 25–30% faster
+// (docs/engine.md, BenchmarkAccept/gc=400). But a target of 400 also
+// raises the heap's floor from 4 to 16 MB, and an idle bridge is still
+// asked for its diagnostics: each /metrics scrape allocates a few hundred
+// KB (the bridge itself, unscraped, allocates next to nothing). Scraped
+// every 20 s, an idle bridge at 400 grew by ~3 MB a minute until its first
+// collection at 16 MB of heap, past the 25 MB it is meant to hold. So the
+// bridge runs at Go's default and switches to GCPercent while it allocates
+// fast (a busy till API, a backlog draining), and back after a quiet
+// spell, handing what the burst left back to the operating system.
 const (
 	// GCPercent is the target while the bridge is busy: the heap may grow
 	// to five times what is live before a collection.
