@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (mosquitto, socat,
-# systemd-analyze, chromium for the status-page test) when it is missing, then vets and tests every package, with the race detector on
-# the concurrent ones. With CI=true a missing tool is an error, never a skip.
+# systemd-analyze, chromium for the status-page test, rpm for the .rpm
+# check) when it is missing, then vets and tests every package, with the
+# race detector on the concurrent ones, and builds and checks the packages.
+# With CI=true a missing tool is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # verifies the unit (internal/service)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)         # loads the status page (internal/demo)
+command -v rpm >/dev/null 2>&1 || need+=(rpm)                   # checks the .rpm (scripts/check-rpm.sh)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} ..."
@@ -38,8 +41,9 @@ echo "== go test -race (concurrent packages)"
 race_pkgs=$(go list ./internal/... | grep -E '/(queue|engine|terminal|hesabe|api|daemon|diag|demo|requests|hitpay|payout|simfault|crypto)(/|$)' || true)
 go test -count=1 -race -timeout 15m $race_pkgs
 
-echo "== packaging: cross-build linux/amd64, arm64, armv7, windows/amd64; .deb checked in a throwaway root"
+echo "== packaging: cross-build linux/amd64, arm64, armv7, windows/amd64; amd64 .deb and x86_64 .rpm checked in throwaway roots"
 pkgdist=$(mktemp -d)
-DIST="$pkgdist" PACKAGES="deb zip" DEB_ARCHES=amd64 ./scripts/build.sh 0.0.0-ci >/dev/null
+DIST="$pkgdist" PACKAGES="deb rpm zip" DEB_ARCHES=amd64 RPM_ARCHES=amd64 ./scripts/build.sh 0.0.0-ci >/dev/null
 ./scripts/check-deb.sh "$pkgdist"/posbridge_*_amd64.deb
+./scripts/check-rpm.sh "$pkgdist"/posbridge-*.x86_64.rpm 0.0.0-ci
 rm -rf "$pkgdist"

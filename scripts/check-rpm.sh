@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Checks a built posbridge .rpm with the rpm tools (Debian's rpm package):
+# digests (rpm -K); name, version, release, arch; Requires, Provides and the
+# other relations against packaging/nfpm.yaml; the file list with modes,
+# owners and flags (the config is config(noreplace)), each path named in
+# docs/operations.md; each scriptlet byte for byte equal to its file under
+# packaging/rpm/ (nfpm adds nothing to them), run by /bin/sh, passing sh -n,
+# and no other scriptlets or triggers. Then installs it with rpm --root into
+# a throwaway root (rpm runs the scriptlets chrooted there; the root holds
+# only a shell and the tools they call, copied from this host with their
+# libraries) and checks the system user and its dialout membership, every
+# path, owner and mode, the enabled unit, an upgrade (rpm -U --replacepkgs:
+# the scriptlets get $1 = 2, as on an upgrade) that keeps the edited config
+# and the secrets, and an erase that keeps secrets and database. Needs root
+# (chroot) and systemctl on this host. Queries use a throwaway rpm database:
+# nothing is written to the host's /etc, /usr, /var or ~/.rpmdb.
+#
+# Not checked, and why:
+# - The scriptlets' systemd branches (daemon-reload, try-restart on upgrade,
+#   stop and disable on erase): they run only when /run/systemd/system
+#   exists, and in a chroot without /proc systemctl cannot tell it is in a
+#   chroot, so it tries the bus instead of acting offline. The root has no
+#   /run/systemd/system: the checks cover a host without a running systemd.
+#   There the erase leaves the multi-user.target.wants link (preremove
+#   disables only with systemd running), so no check on it after the erase.
+# - Whether dnf would install it on an RPM distribution (dependency
+#   resolution, SELinux labels): no RPM distribution here. The Requires are
+#   checked against nfpm.yaml only; nfpm.yaml declares none, although
+#   preinstall.sh needs useradd, groupadd and usermod (shadow-utils).
+# - arm64 and armv7hl packages: CI builds the x86_64 one only.
+#
+# Usage: scripts/check-rpm.sh path/to/posbridge-*.x86_64.rpm [VERSION]
+# VERSION is the one given to scripts/build.sh (e.g. 0.0.0-ci); without it
+# the version is not checked.
+set -euo pipefail
+rpmf=$(realpath "$1")
+version=${2:-}
+cd "$(dirname "$0")/.."
+fail() { echo "check-rpm: FAIL: $*" >&2; exit 1; }
+ok() { echo "check-rpm: ok   $*"; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+q() { rpm --dbpath "$tmp/rpmdb" -qp "$@" "$rpmf"; }
+
+rpm --dbpath "$tmp/rpmdb" -K --nosignature "$rpmf" >/dev/null || fail "rpm -K: digests do not match"
+ok "digests (rpm -K)"
+
+# nfpm's rpm version: build.sh's VERSION without a leading v, the semver
+# pre-release after "~" with its "-" as "_" (0.0.0-ci -> 0.0.0~ci).
+release=$(awk '$1 == "release:" {print $2}' packaging/nfpm.yaml)
+got=$(q --queryformat '%{NAME} %{RELEASE} %{ARCH} %{OS}')
+[ "$got" = "posbridge $release x86_64 linux" ] || fail "name release arch os is '$got', want 'posbridge $release x86_64 linux'"
+rpmver=$(q --queryformat '%{VERSION}')
+if [ -n "$version" ]; then
+	want=${version#v}
+	case $want in *-*) pre=${want#*-}; want="${want%%-*}~${pre//-/_}" ;; esac
+	[ "$rpmver" = "$want" ] || fail "version is '$rpmver', want '$want' (from $version)"
+	ok "name posbridge, version $rpmver, release $release, arch x86_64"
+else
+	ok "name posbridge, release $release, arch x86_64 (version $rpmver not checked)"
+fi
+
+# Relations: exactly what nfpm.yaml declares (top-level lists; nfpm's
+# "replaces" become Obsoletes), plus the package's own Provides. rpmlib()
+# feature requirements are rpm's own and allowed.
+grep -q '^overrides:' packaging/nfpm.yaml && fail "nfpm.yaml has overrides: teach check-rpm to read them"
+yamllist() { # top-level key of nfpm.yaml -> its items, one a line, sorted
+	awk -v k="$1" '
+		!inl && $0 ~ "^" k ":" {
+			v = $0; sub("^" k ":[ \t]*", "", v); sub(/[ \t]+#.*/, "", v)
+			if (v ~ /^\[/) {
+				gsub(/[][]/, "", v); n = split(v, a, ",")
+				for (i = 1; i <= n; i++) { gsub(/^[ \t"]+|[ \t"]+$/, "", a[i]); if (a[i] != "") print a[i] }
+				exit
+			}
+			inl = 1; next
+		}
+		inl && /^[ \t]+- / { v = $0; sub(/^[ \t]+- [ \t]*/, "", v); sub(/[ \t]+#.*/, "", v); gsub(/^"|"$/, "", v); print v; next }
+		inl && /^[^ \t#]/ { exit }
+	' packaging/nfpm.yaml | sort
+}
+relation() { # rpm query option -> items, one a line, sorted, blanks squeezed
+	q "$1" | tr -s ' \t' ' ' | sed 's/ $//' | grep -v '^$' | sort || true
+}
+diff <(relation --requires | grep -v '^rpmlib(' || true) <(yamllist depends) >"$tmp/d" ||
+	{ cat "$tmp/d" >&2; fail "Requires differ from nfpm.yaml's depends (< rpm, > nfpm.yaml)"; }
+diff <(relation --provides) <({ yamllist provides; echo "posbridge = $rpmver-$release"; } | sort) >"$tmp/d" ||
+	{ cat "$tmp/d" >&2; fail "Provides differ from nfpm.yaml's provides plus posbridge = $rpmver-$release"; }
+for r in conflicts:conflicts obsoletes:replaces recommends:recommends suggests:suggests supplements:supplements enhances:enhances; do
+	diff <(relation "--${r%%:*}") <(yamllist "${r#*:}") >"$tmp/d" ||
+		{ cat "$tmp/d" >&2; fail "${r%%:*} differ from nfpm.yaml's ${r#*:}"; }
+done
+ok "Requires: $(relation --requires | paste -sd, | sed 's/^$/none/'), as nfpm.yaml declares; Provides and the other relations too"
+
+# Files: exactly these, with these modes, owners and flags (cn: config,
+# noreplace). Modes, owners and paths as check-deb.sh expects of the .deb,
+# plus /var/lib/posbridge, which the .rpm owns (postinstall gives it to
+# posbridge).
+q --queryformat '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} (%{FILEFLAGS:fflags}) %{FILENAMES}\n]' | sort -k5 >"$tmp/files"
+sort -k5 >"$tmp/want" <<'EXPECT'
+-rwxr-xr-x root root () /usr/bin/posbridge
+-rw-r--r-- root root () /usr/lib/systemd/system/posbridge.service
+-rw-r----- root root (cn) /etc/posbridge/posbridge.yaml
+-rw-r--r-- root root () /usr/share/doc/posbridge/operations.md
+-rw-r--r-- root root () /usr/share/doc/posbridge/posbridge.example.yaml
+drwxr-x--- root root () /var/lib/posbridge
+EXPECT
+diff "$tmp/files" "$tmp/want" >"$tmp/d" || { cat "$tmp/d" >&2; fail "file list, modes, owners or flags differ (< rpm, > expected)"; }
+while read -r _ _ _ _ path; do
+	grep -qF "$path" docs/operations.md || fail "$path is not in docs/operations.md"
+done <"$tmp/want"
+ok "files, modes, owners; /etc/posbridge/posbridge.yaml is config(noreplace)"
+
+# Scriptlets: the four from nfpm.yaml, by /bin/sh, and nothing else.
+declare -A tag=([preinstall]=PREIN [postinstall]=POSTIN [preremove]=PREUN [postremove]=POSTUN)
+declare -A head=([preinstall]=preinstall [postinstall]=postinstall [preremove]=preuninstall [postremove]=postuninstall)
+want=
+for s in preinstall postinstall preremove postremove; do
+	src=$(awk -v s="$s" '/^scripts:/ {in_s = 1; next} in_s && /^[^ \t]/ {exit} in_s && $1 == s ":" {print $2}' packaging/nfpm.yaml)
+	[ -n "$src" ] && [ -f "$src" ] || fail "nfpm.yaml names no file for $s"
+	q --queryformat "%{${tag[$s]}}" >"$tmp/$s"
+	cmp -s "$tmp/$s" "$src" || { diff "$tmp/$s" "$src" >&2 || true; fail "${head[$s]} scriptlet differs from $src"; }
+	sh -n "$tmp/$s" || fail "${head[$s]}: syntax"
+	want+="${head[$s]} scriptlet (using /bin/sh):"$'\n'
+done
+got=$(q --scripts | grep -E '^[a-z]+ (scriptlet|program)' || true)
+[ "$got" = "${want%$'\n'}" ] || fail "scriptlets are: $(paste -sd';' <<<"$got")"
+[ -z "$(q --triggers --filetriggers)" ] || fail "the package has triggers"
+ok "scriptlets equal packaging/rpm/*.sh, run by /bin/sh, pass sh -n"
+
+# A throwaway root: the tools the scriptlets call (and their libraries),
+# /dev/null, and the few /etc files useradd needs. No dialout group yet:
+# preinstall must create it. No /run/systemd/system: see the header.
+[ "$(id -u)" = 0 ] || fail "the install check needs root (rpm runs the scriptlets chrooted)"
+R=$tmp/root
+mkdir -p "$R/usr/bin" "$R/etc" "$R/dev" "$R/var/lib"
+ln -s usr/bin "$R/bin"
+ln -s usr/bin "$R/sbin"
+ln -s bin "$R/usr/sbin"
+for c in sh getent groupadd useradd usermod install chown chmod systemctl; do
+	p=$(command -v "$c") || fail "$c missing on this host (the scriptlets need it in the root)"
+	cp -L "$p" "$R/usr/bin/$c"
+	for l in $(ldd "$p" | grep -oE '/[^ ]+'); do
+		[ -e "$R$l" ] || install -D -m 0755 "$l" "$R$l"
+	done
+done
+libc=$(ldd "$(command -v getent)" | awk '$1 ~ /^libc\.so/ {print $3}')
+[ ! -e "$(dirname "$libc")/libnss_files.so.2" ] || install -D -m 0644 "$(dirname "$libc")/libnss_files.so.2" "$R$(dirname "$libc")/libnss_files.so.2"
+printf 'passwd: files\ngroup: files\nshadow: files\ngshadow: files\n' >"$R/etc/nsswitch.conf"
+mknod -m 0666 "$R/dev/null" c 1 3 2>/dev/null || { : >"$R/dev/null"; chmod 0666 "$R/dev/null"; }
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\n' >"$R/etc/group"
+printf 'root:*:19000:0:99999:7:::\n' >"$R/etc/shadow"
+printf 'root:*::\n' >"$R/etc/gshadow"
+chmod 0640 "$R/etc/shadow" "$R/etc/gshadow"
+rpmr() { # logs to $tmp/$1.log; fails on an error or a command the root lacks
+	local log=$tmp/$1.log
+	shift
+	rpm --root="$R" --dbpath=/var/lib/rpm --nodeps "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+	if grep -E 'not found|No such file|error:|scriptlet failed' "$log" >&2; then return 1; fi
+}
+rpmr install -i "$rpmf" || fail "rpm --root -i"
+ok "installed into a throwaway root (scriptlets run chrooted)"
+
+uid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/passwd")
+gid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/group")
+[ -n "$uid" ] && [ -n "$gid" ] || fail "user/group posbridge not created"
+awk -F: '$1=="posbridge"{exit !(($7=="/sbin/nologin" || $7=="/usr/sbin/nologin") && $6=="/var/lib/posbridge")}' "$R/etc/passwd" || fail "posbridge user: wrong shell/home"
+grep -qE '^dialout:[^:]*:[0-9]+:(.*,)?posbridge(,|$)' "$R/etc/group" || fail "posbridge is not in group dialout"
+ok "system user posbridge (uid $uid) in group dialout"
+
+check() { # mode uid gid path
+	local got
+	got=$(stat -c '%a %u %g' "$R$4") || fail "$4 missing"
+	[ "$got" = "$1 $2 $3" ] || fail "$4 is '$got', want '$1 $2 $3'"
+}
+checkall() {
+	check 755 0 0 /usr/bin/posbridge
+	check 644 0 0 /usr/lib/systemd/system/posbridge.service
+	check 750 0 "$gid" /etc/posbridge
+	check 640 0 "$gid" /etc/posbridge/posbridge.yaml
+	check 600 "$uid" "$gid" /etc/posbridge/secrets.yaml
+	check 750 "$uid" "$gid" /var/lib/posbridge
+	check 644 0 0 /usr/share/doc/posbridge/operations.md
+	check 644 0 0 /usr/share/doc/posbridge/posbridge.example.yaml
+}
+checkall
+for p in /etc/posbridge/secrets.yaml /var/lib/posbridge; do
+	grep -qF "$p" docs/operations.md || fail "$p is not in docs/operations.md"
+done
+ok "paths, owners and modes"
+
+want=$(readlink "$R/etc/systemd/system/multi-user.target.wants/posbridge.service") || fail "posbridge.service is not enabled"
+[ "$want" = /usr/lib/systemd/system/posbridge.service ] || fail "enabled unit links to $want"
+ok "posbridge.service enabled (multi-user.target.wants)"
+
+"$R/usr/bin/posbridge" version >"$tmp/version" || fail "the installed binary does not run"
+grep -q "posbridge ${version:-}" "$tmp/version" || fail "posbridge version says '$(cat "$tmp/version")', want $version"
+diff <("$R/usr/bin/posbridge" service unit) "$R/usr/lib/systemd/system/posbridge.service" >/dev/null || fail "the packaged unit differs from 'posbridge service unit'"
+cmp -s packaging/posbridge.yaml "$R/etc/posbridge/posbridge.yaml" || fail "/etc/posbridge/posbridge.yaml differs from packaging/posbridge.yaml"
+cmp -s packaging/posbridge.yaml "$R/usr/share/doc/posbridge/posbridge.example.yaml" || fail "posbridge.example.yaml differs from packaging/posbridge.yaml"
+ok "the binary runs${version:+ (posbridge $version)}; unit and config as in packaging/"
+
+# Upgrade (same package again: pre/postinstall get 2, the old pre/postremove
+# 1): the edited config and the secrets are kept, owners and modes restored.
+echo "# edited by the technician" >>"$R/etc/posbridge/posbridge.yaml"
+echo "# secret edit" >>"$R/etc/posbridge/secrets.yaml"
+chmod 0644 "$R/etc/posbridge/secrets.yaml"
+rpmr upgrade -U --replacepkgs "$rpmf" || fail "upgrade (rpm -U --replacepkgs)"
+grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml" || fail "upgrade replaced the edited config"
+grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "upgrade replaced the secrets"
+[ "$(grep -c '^posbridge:' "$R/etc/passwd")" = 1 ] || fail "upgrade added a second posbridge user"
+grep -qE '^dialout:[^:]*:[0-9]+:(.*,)?posbridge(,|$)' "$R/etc/group" || fail "after upgrade posbridge is not in group dialout"
+checkall
+ok "upgrade keeps /etc/posbridge/posbridge.yaml and secrets.yaml, restores owners and modes"
+
+# Erase: the package's files go; the edited config stays as .rpmsave, the
+# secrets and the database stay.
+echo "queued" >"$R/var/lib/posbridge/posbridge.db"
+rpmr erase -e posbridge || fail "rpm --root -e"
+for p in /usr/bin/posbridge /usr/lib/systemd/system/posbridge.service /usr/share/doc/posbridge/operations.md /etc/posbridge/posbridge.yaml; do
+	[ ! -e "$R$p" ] || fail "$p left after erase"
+done
+grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml.rpmsave" || fail "erase did not save the edited config as posbridge.yaml.rpmsave"
+grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "erase removed the secrets"
+grep -q queued "$R/var/lib/posbridge/posbridge.db" || fail "erase removed the database"
+[ -z "$(rpm --root="$R" --dbpath=/var/lib/rpm -qa)" ] || fail "rpm database still lists a package after erase"
+ok "erase removes the package's files, keeps the edited config (.rpmsave), secrets and database"
