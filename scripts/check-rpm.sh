@@ -20,13 +20,12 @@
 #   stop and disable on erase): they run only when /run/systemd/system
 #   exists, and in a chroot without /proc systemctl cannot tell it is in a
 #   chroot, so it tries the bus instead of acting offline. The root has no
-#   /run/systemd/system: the checks cover a host without a running systemd.
-#   There the erase leaves the multi-user.target.wants link (preremove
-#   disables only with systemd running), so no check on it after the erase.
+#   /run/systemd/system: the checks cover a host without a running systemd
+#   (enable and disable act offline there).
 # - Whether dnf would install it on an RPM distribution (dependency
 #   resolution, SELinux labels): no RPM distribution here. The Requires are
-#   checked against nfpm.yaml only; nfpm.yaml declares none, although
-#   preinstall.sh needs useradd, groupadd and usermod (shadow-utils).
+#   checked against nfpm.yaml, and must name shadow-utils (preinstall.sh's
+#   groupadd, useradd and usermod).
 # - arm64 and armv7hl packages: CI builds the x86_64 one only.
 #
 # Usage: scripts/check-rpm.sh path/to/posbridge-*.x86_64.rpm [VERSION]
@@ -91,6 +90,7 @@ for r in conflicts:conflicts obsoletes:replaces recommends:recommends suggests:s
 	diff <(relation "--${r%%:*}") <(yamllist "${r#*:}") >"$tmp/d" ||
 		{ cat "$tmp/d" >&2; fail "${r%%:*} differ from nfpm.yaml's ${r#*:}"; }
 done
+relation --requires | grep -qx shadow-utils || fail "Requires lacks shadow-utils (preinstall.sh's useradd)"
 ok "Requires: $(relation --requires | paste -sd, | sed 's/^$/none/'), as nfpm.yaml declares; Provides and the other relations too"
 
 # Files: exactly these, with these modes, owners and flags (cn: config,
@@ -225,5 +225,7 @@ done
 grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml.rpmsave" || fail "erase did not save the edited config as posbridge.yaml.rpmsave"
 grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "erase removed the secrets"
 grep -q queued "$R/var/lib/posbridge/posbridge.db" || fail "erase removed the database"
+[ ! -e "$R/etc/systemd/system/multi-user.target.wants/posbridge.service" ] && [ ! -L "$R/etc/systemd/system/multi-user.target.wants/posbridge.service" ] ||
+	fail "erase left posbridge.service enabled (multi-user.target.wants)"
 [ -z "$(rpm --root="$R" --dbpath=/var/lib/rpm -qa)" ] || fail "rpm database still lists a package after erase"
-ok "erase removes the package's files, keeps the edited config (.rpmsave), secrets and database"
+ok "erase removes the package's files and the enable link, keeps the edited config (.rpmsave), secrets and database"
