@@ -12,6 +12,7 @@ deb=$(realpath "$1")
 cd "$(dirname "$0")/.."
 fail() { echo "check-deb: FAIL: $*" >&2; exit 1; }
 ok() { echo "check-deb: ok   $*"; }
+. scripts/pkgcheck.sh
 
 info=$(dpkg-deb -I "$deb")
 for f in "Package: posbridge" "Depends: passwd" "conffiles"; do
@@ -49,44 +50,19 @@ R=$tmp/root
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers" "$R/etc" "$R/usr/sbin"
 : >"$R/var/lib/dpkg/status"
 : >"$R/var/lib/dpkg/available"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
-printf 'root:x:0:\n' >"$R/etc/group"
-printf 'root:*:19000:0:99999:7:::\n' >"$R/etc/shadow"
-printf 'root:*::\n' >"$R/etc/gshadow"
-chmod 0640 "$R/etc/shadow" "$R/etc/gshadow"
+pkg_root_etc
 dpkgr() { dpkg --root="$R" --force-script-chrootless --force-depends --force-confold --log=/dev/null "$@"; }
 dpkgr -i "$deb" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "dpkg --root -i"; }
 ok "installed into a throwaway root"
 
-uid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/passwd")
-gid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/group")
-[ -n "$uid" ] && [ -n "$gid" ] || fail "user/group posbridge not created"
-awk -F: '$1=="posbridge"{exit !($7=="/usr/sbin/nologin" && $6=="/var/lib/posbridge")}' "$R/etc/passwd" || fail "posbridge user: wrong shell/home"
-grep -qE '^dialout:[^:]*:[0-9]+:(.*,)?posbridge(,|$)' "$R/etc/group" || fail "posbridge is not in group dialout"
+pkg_user /usr/sbin/nologin
 ok "system user posbridge (uid $uid) in group dialout"
-
-check() { # mode uid gid path
-	local got
-	got=$(stat -c '%a %u %g' "$R$4") || fail "$4 missing"
-	[ "$got" = "$1 $2 $3" ] || fail "$4 is '$got', want '$1 $2 $3'"
-}
-check 755 0 0 /usr/bin/posbridge
-check 644 0 0 /usr/lib/systemd/system/posbridge.service
-check 750 0 "$gid" /etc/posbridge
-check 640 0 "$gid" /etc/posbridge/posbridge.yaml
-check 600 "$uid" "$gid" /etc/posbridge/secrets.yaml
-check 750 "$uid" "$gid" /var/lib/posbridge
-for p in /etc/posbridge/secrets.yaml /var/lib/posbridge; do
-	grep -qF "$p" docs/operations.md || fail "$p is not in docs/operations.md"
-done
+pkg_paths
 ok "paths, owners and modes"
-
-want=$(readlink "$R/etc/systemd/system/multi-user.target.wants/posbridge.service") || fail "posbridge.service is not enabled"
-[ "$want" = /usr/lib/systemd/system/posbridge.service ] || fail "enabled unit links to $want"
+pkg_enabled
 ok "posbridge.service enabled (multi-user.target.wants)"
-
-"$R/usr/bin/posbridge" version | grep -q "posbridge " || fail "the installed binary does not run"
-diff <("$R/usr/bin/posbridge" service unit) "$R/usr/lib/systemd/system/posbridge.service" >/dev/null || fail "the packaged unit differs from 'posbridge service unit'"
+pkg_installed
+ok "the binary runs; unit and config as in packaging/"
 # (systemd-analyze verify runs on the rendered unit in internal/service.)
 
 # Upgrade (reinstall): the edited config and the secrets are kept.
@@ -95,7 +71,8 @@ echo "# secret edit" >>"$R/etc/posbridge/secrets.yaml"
 dpkgr -i "$deb" >"$tmp/upgrade.log" 2>&1 || { cat "$tmp/upgrade.log"; fail "upgrade"; }
 grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml" || fail "upgrade replaced the edited config"
 grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "upgrade replaced the secrets"
-check 600 "$uid" "$gid" /etc/posbridge/secrets.yaml
+pkg_user /usr/sbin/nologin
+pkg_paths
 ok "upgrade keeps /etc/posbridge/posbridge.yaml and secrets.yaml"
 
 dpkgr --purge posbridge >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "purge"; }

@@ -37,6 +37,7 @@ version=${2:-}
 cd "$(dirname "$0")/.."
 fail() { echo "check-rpm: FAIL: $*" >&2; exit 1; }
 ok() { echo "check-rpm: ok   $*"; }
+. scripts/pkgcheck.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -149,11 +150,7 @@ libc=$(ldd "$(command -v getent)" | awk '$1 ~ /^libc\.so/ {print $3}')
 [ ! -e "$(dirname "$libc")/libnss_files.so.2" ] || install -D -m 0644 "$(dirname "$libc")/libnss_files.so.2" "$R$(dirname "$libc")/libnss_files.so.2"
 printf 'passwd: files\ngroup: files\nshadow: files\ngshadow: files\n' >"$R/etc/nsswitch.conf"
 mknod -m 0666 "$R/dev/null" c 1 3 2>/dev/null || { : >"$R/dev/null"; chmod 0666 "$R/dev/null"; }
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
-printf 'root:x:0:\n' >"$R/etc/group"
-printf 'root:*:19000:0:99999:7:::\n' >"$R/etc/shadow"
-printf 'root:*::\n' >"$R/etc/gshadow"
-chmod 0640 "$R/etc/shadow" "$R/etc/gshadow"
+pkg_root_etc
 rpmr() { # logs to $tmp/$1.log; fails on an error or a command the root lacks
 	local log=$tmp/$1.log
 	shift
@@ -163,43 +160,13 @@ rpmr() { # logs to $tmp/$1.log; fails on an error or a command the root lacks
 rpmr install -i "$rpmf" || fail "rpm --root -i"
 ok "installed into a throwaway root (scriptlets run chrooted)"
 
-uid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/passwd")
-gid=$(awk -F: '$1=="posbridge"{print $3}' "$R/etc/group")
-[ -n "$uid" ] && [ -n "$gid" ] || fail "user/group posbridge not created"
-awk -F: '$1=="posbridge"{exit !(($7=="/sbin/nologin" || $7=="/usr/sbin/nologin") && $6=="/var/lib/posbridge")}' "$R/etc/passwd" || fail "posbridge user: wrong shell/home"
-grep -qE '^dialout:[^:]*:[0-9]+:(.*,)?posbridge(,|$)' "$R/etc/group" || fail "posbridge is not in group dialout"
+pkg_user /sbin/nologin /usr/sbin/nologin
 ok "system user posbridge (uid $uid) in group dialout"
-
-check() { # mode uid gid path
-	local got
-	got=$(stat -c '%a %u %g' "$R$4") || fail "$4 missing"
-	[ "$got" = "$1 $2 $3" ] || fail "$4 is '$got', want '$1 $2 $3'"
-}
-checkall() {
-	check 755 0 0 /usr/bin/posbridge
-	check 644 0 0 /usr/lib/systemd/system/posbridge.service
-	check 750 0 "$gid" /etc/posbridge
-	check 640 0 "$gid" /etc/posbridge/posbridge.yaml
-	check 600 "$uid" "$gid" /etc/posbridge/secrets.yaml
-	check 750 "$uid" "$gid" /var/lib/posbridge
-	check 644 0 0 /usr/share/doc/posbridge/operations.md
-	check 644 0 0 /usr/share/doc/posbridge/posbridge.example.yaml
-}
-checkall
-for p in /etc/posbridge/secrets.yaml /var/lib/posbridge; do
-	grep -qF "$p" docs/operations.md || fail "$p is not in docs/operations.md"
-done
+pkg_paths
 ok "paths, owners and modes"
-
-want=$(readlink "$R/etc/systemd/system/multi-user.target.wants/posbridge.service") || fail "posbridge.service is not enabled"
-[ "$want" = /usr/lib/systemd/system/posbridge.service ] || fail "enabled unit links to $want"
+pkg_enabled
 ok "posbridge.service enabled (multi-user.target.wants)"
-
-"$R/usr/bin/posbridge" version >"$tmp/version" || fail "the installed binary does not run"
-grep -q "posbridge ${version:-}" "$tmp/version" || fail "posbridge version says '$(cat "$tmp/version")', want $version"
-diff <("$R/usr/bin/posbridge" service unit) "$R/usr/lib/systemd/system/posbridge.service" >/dev/null || fail "the packaged unit differs from 'posbridge service unit'"
-cmp -s packaging/posbridge.yaml "$R/etc/posbridge/posbridge.yaml" || fail "/etc/posbridge/posbridge.yaml differs from packaging/posbridge.yaml"
-cmp -s packaging/posbridge.yaml "$R/usr/share/doc/posbridge/posbridge.example.yaml" || fail "posbridge.example.yaml differs from packaging/posbridge.yaml"
+pkg_installed "$version"
 ok "the binary runs${version:+ (posbridge $version)}; unit and config as in packaging/"
 
 # Upgrade (same package again: pre/postinstall get 2, the old pre/postremove
@@ -210,9 +177,8 @@ chmod 0644 "$R/etc/posbridge/secrets.yaml"
 rpmr upgrade -U --replacepkgs "$rpmf" || fail "upgrade (rpm -U --replacepkgs)"
 grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml" || fail "upgrade replaced the edited config"
 grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "upgrade replaced the secrets"
-[ "$(grep -c '^posbridge:' "$R/etc/passwd")" = 1 ] || fail "upgrade added a second posbridge user"
-grep -qE '^dialout:[^:]*:[0-9]+:(.*,)?posbridge(,|$)' "$R/etc/group" || fail "after upgrade posbridge is not in group dialout"
-checkall
+pkg_user /sbin/nologin /usr/sbin/nologin
+pkg_paths
 ok "upgrade keeps /etc/posbridge/posbridge.yaml and secrets.yaml, restores owners and modes"
 
 # Erase: the package's files go; the edited config stays as .rpmsave, the
