@@ -62,12 +62,9 @@ func waitAndClose(t *testing.T, srv *httpserve.Server, base string, entered <-ch
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	start := time.Now()
+	// nil: every request ended before ctx did (the /wait on Stopping).
 	if err := srv.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Close took %v", d)
 	}
 	if r := <-res; r.err != nil || r.body != "stopped" {
 		t.Errorf("/wait = %q, %v; want \"stopped\"", r.body, r.err)
@@ -143,12 +140,8 @@ func TestCloseBounded(t *testing.T) {
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want the deadline", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Close took %v", d)
 	}
 	if err := <-res; err == nil {
 		t.Error("the stuck request got an answer; want its connection dropped")
