@@ -191,17 +191,8 @@ func (b *buckets) insertNew(es []*walEntry) error {
 			prev = r.Seq
 		}
 		t.tail = prev
-		if want := t.dueKey(); string(want) != string(haveDue) {
-			if haveDue != nil {
-				if err := b.due.Delete(haveDue); err != nil {
-					return fmt.Errorf("queue: delete due entry: %w", err)
-				}
-			}
-			if want != nil {
-				if err := b.due.Put(want, term); err != nil {
-					return fmt.Errorf("queue: put due entry: %w", err)
-				}
-			}
+		if err := b.moveDue(term, haveDue, t.dueKey()); err != nil {
+			return err
 		}
 		if err := b.termPut(term, t); err != nil {
 			return err

@@ -146,6 +146,24 @@ type termState struct {
 
 const termLen = 32
 
+// moveDue moves terminal's due entry from key have to key want (nil: none).
+func (b *buckets) moveDue(terminal, have, want []byte) error {
+	if string(want) == string(have) {
+		return nil
+	}
+	if have != nil {
+		if err := b.due.Delete(have); err != nil {
+			return fmt.Errorf("queue: delete due entry: %w", err)
+		}
+	}
+	if want != nil {
+		if err := b.due.Put(want, terminal); err != nil {
+			return fmt.Errorf("queue: put due entry: %w", err)
+		}
+	}
+	return nil
+}
+
 func (b *buckets) termGet(terminal []byte) (termState, error) {
 	v := b.term.Get(terminal)
 	if v == nil {
@@ -299,17 +317,8 @@ func (b *buckets) putTerminal(old, r *record) error {
 			return errIndex("terminal %s's FIFO head #%d is not queued", r.TerminalID, t.head)
 		}
 	}
-	if want := t.dueKey(); string(want) != string(haveDue) {
-		if haveDue != nil {
-			if err := b.due.Delete(haveDue); err != nil {
-				return fmt.Errorf("queue: delete due entry: %w", err)
-			}
-		}
-		if want != nil {
-			if err := b.due.Put(want, term); err != nil {
-				return fmt.Errorf("queue: put due entry: %w", err)
-			}
-		}
+	if err := b.moveDue(term, haveDue, t.dueKey()); err != nil {
+		return err
 	}
 	return b.termPut(term, t)
 }
