@@ -43,8 +43,10 @@ import (
 // Once everything in the log is applied, writing starts again at offset
 // 0 (when the log has passed walCap): older frames there have sequences
 // below the new ones, so they can never be taken for a continuation. On a
-// clean Close the log is emptied; after a crash, Open applies what the
-// database is missing before anything else runs.
+// clean Close the log is removed; after a crash, Open applies what the
+// database is missing before anything else runs and then empties the
+// log, so that frames a crash left behind its end (never acknowledged)
+// cannot meet a later life's sequences.
 
 const (
 	walPage     = 4096
@@ -175,7 +177,22 @@ func (s *Store) openWAL() (*wal, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	if st.Size() == 0 {
+	if st.Size() > 0 {
+		// Everything the log held is applied now. What lies behind its
+		// end goes too: frames a crash left there (a group the device
+		// persisted while an earlier one was lost) were never
+		// acknowledged, and a later life's log must not run into them
+		// with the sequence they carry.
+		if err := f.Truncate(0); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("accept log: empty it after applying it: %w", err)
+		}
+		if err := datasync(f); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("accept log: empty it after applying it: %w", err)
+		}
+		w.size = 0
+	} else {
 		// A new log: owned like the database (root running posbridge or
 		// its doctor by hand must not leave a log the service cannot
 		// open), and its directory entry durable before relying on it.

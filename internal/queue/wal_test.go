@@ -331,6 +331,51 @@ func TestAcceptLogTornTail(t *testing.T) {
 	})
 }
 
+// TestAcceptLogStaleTail: frames left behind the end of a log by a crash
+// never join a later life's log. A crash may leave a group durable after
+// one that is not (the device persisted its pages out of order); those
+// frames were never acknowledged, so Open drops them, and they must not
+// be picked up later because a new group happened to end just where they
+// begin with the sequence they carry.
+func TestAcceptLogStaleTail(t *testing.T) {
+	// Two groups of one checkout each: #1 at page 0, #2 at page 1.
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s := MustOpenPath(t, path, queue.Options{})
+	queue.HoldApply(s, true)
+	mustCreate(t, s, walReq(0))
+	mustCreate(t, s, walReq(1))
+	db, log := snapshot(t, path)
+	queue.HoldApply(s, false)
+	if fr := frames(log); len(fr) != 2 || fr[1] != 4096 {
+		t.Fatalf("frames at %v, want [0 4096]", fr)
+	}
+	// The crash kept page 1 but not page 0.
+	clear(log[:4096])
+	path = restore(t, db, log)
+	s = MustOpenPath(t, path, queue.Options{})
+	if _, err := s.GetByIdempotencyKey(context.Background(), walReq(1).IdempotencyKey); pos.ErrorCode(err) != pos.ENotFound {
+		t.Fatalf("checkout #2 behind a torn #1: %v", err)
+	}
+	// The next life's first checkout takes #1 again and fills page 0;
+	// then it crashes too.
+	queue.HoldApply(s, true)
+	c := mustCreate(t, s, walReq(2))
+	if seqOfID(t, c.ID) != 1 {
+		t.Fatalf("first checkout after the crash is %s, want #1", c.ID)
+	}
+	db, log = snapshot(t, path)
+	queue.HoldApply(s, false)
+	s = MustOpenPath(t, restore(t, db, log), queue.Options{})
+	ctx := context.Background()
+	if got, err := s.GetByIdempotencyKey(ctx, walReq(2).IdempotencyKey); err != nil || got.ID != c.ID {
+		t.Fatalf("the acknowledged checkout: %+v, %v", got, err)
+	}
+	if got, err := s.GetByIdempotencyKey(ctx, walReq(1).IdempotencyKey); pos.ErrorCode(err) != pos.ENotFound {
+		t.Fatalf("a checkout never acknowledged came back from the old log: %+v, %v", got, err)
+	}
+	MustCheck(t, s)
+}
+
 // TestAcceptLogForeign: a log left by a crash beside a database that was
 // replaced is refused, naming both, rather than applied or dropped.
 func TestAcceptLogForeign(t *testing.T) {
