@@ -196,6 +196,21 @@ func (e *Engine) process(c pos.Checkout) {
 			e.retryLater(ctx, c, err, "look-up before resending failed")
 			return
 		}
+		// The look-up took a round trip: the till may have canceled
+		// meanwhile (cancel_requested on submitting). Decide on what is
+		// stored now, so a checkout canceled before it was sent is not
+		// sent after all.
+		cur, err := e.store.Get(ctx, c.ID)
+		switch {
+		case ctx.Err() != nil:
+			return // shutting down: reconciled at the next Open
+		case err != nil:
+			e.retryLater(ctx, c, err, "reading the checkout before sending failed")
+			return
+		case cur.State != c.State || cur.Attempts != c.Attempts:
+			return // moved on meanwhile: not this submission's any more
+		}
+		c = cur
 	}
 	if c.CancelRequested || !e.now().Before(c.Deadline) {
 		e.finishUnsent(ctx, c)

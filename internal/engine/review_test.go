@@ -1,0 +1,61 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// waitUntil waits (on the engine's notifications) until cond holds for
+// checkout id, failing the test after a generous timeout.
+func (h *harness) waitUntil(id, what string, cond func(pos.Checkout) bool) pos.Checkout {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var since time.Time
+	for {
+		c, err := h.eng.Wait(ctx, id, since)
+		if err != nil {
+			h.t.Fatalf("Wait(%s): %v", id, err)
+		}
+		if cond(c) {
+			return c
+		}
+		if ctx.Err() != nil {
+			h.t.Fatalf("checkout %s: no %s after 20s (state %s, attempts %d, history %+v)", id, what, c.State, c.Attempts, c.History)
+		}
+		since = c.UpdatedAt
+	}
+}
+
+// TestCancelDuringLookupNotSent: a checkout whose first attempt failed is
+// looked up before it is sent again; the till cancels it while that
+// look-up is under way (submitting, cancel_requested). The look-up says
+// "not at the gateway", so nothing was sent: it must end canceled without
+// an invoice, not be sent to the terminal after the till canceled it.
+func TestCancelDuringLookupNotSent(t *testing.T) {
+	h := newHarness(t, fastOptions(), true)
+	// The first create fails with a 503 (not applied); every look-up is
+	// slow, so the till's cancel lands while the second attempt looks the
+	// invoice up.
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.Fault5xx, Path: "smartpos-transaction", Count: 1, Status: 503})
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.FaultLatency, Path: "smartpos-invoices", Latency: 1500 * time.Millisecond})
+	c := h.create(checkoutReq(termA, "k1", 1500))
+	h.waitUntil(c.ID, "second attempt", func(c pos.Checkout) bool {
+		return c.State == pos.StateSubmitting && c.Attempts == 2
+	})
+	got, err := h.eng.Cancel(context.Background(), c.ID)
+	if err != nil || got.State != pos.StateSubmitting || !got.CancelRequested {
+		t.Fatalf("cancel while looking up: %v %+v", err, got)
+	}
+	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateSent, pos.StateOnTerminal, pos.StateExpired, pos.StateFailed)
+	if n := h.invoices(c); c.State != pos.StateCanceled || n != 0 {
+		t.Fatalf("canceled during the look-up: state %s, %d invoices (sent after the till canceled); history %+v", c.State, n, c.History)
+	}
+	if c.Result == nil || c.Result.Source != "till" {
+		t.Fatalf("result %+v", c.Result)
+	}
+}
