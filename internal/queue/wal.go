@@ -38,7 +38,10 @@ import (
 // write never touches a page of an acknowledged group. A zero length at a
 // page boundary ends the log; a bad CRC, a sequence that does not follow
 // the previous frame's, or a frame that overruns the file ends it too (an
-// unacknowledged, torn group). Sequences in the log are consecutive; the
+// unacknowledged, torn group). Padding of 1-3 bytes is shorter than a
+// length field: what is read there as a length takes bytes of the next
+// group's first frame, so zeros up to a page boundary that do not start a
+// valid frame are padding too. Sequences in the log are consecutive; the
 // checkout bucket's sequence says how far the database has applied them.
 // Once everything in the log is applied, writing starts again at offset
 // 0 (when the log has passed walCap): older frames there have sequences
@@ -237,18 +240,28 @@ func (w *wal) replay(tx *bolt.Tx) (int, error) {
 			off = (off/walPage + 1) * walPage // padding to the next group
 			continue
 		}
-		if length < walFixed || length > walMaxFrame || off+walFrameHdr+length > w.size {
+		valid := length >= walFixed && length <= walMaxFrame && off+walFrameHdr+length <= w.size
+		if valid {
+			if int64(cap(payload)) < length {
+				payload = make([]byte, length)
+			}
+			payload = payload[:length]
+			if _, err := w.f.ReadAt(payload, off+walFrameHdr); err != nil && !errors.Is(err, io.EOF) {
+				return n, fmt.Errorf("read accept log %s: %w", w.path, err)
+			}
+			valid = crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(hdr[4:])
+		}
+		if !valid {
+			// Padding shorter than a length field (a group that ended 1-3
+			// bytes before a page boundary): the length read here took
+			// bytes of the next group's first frame. Not a frame, so
+			// padding; a frame that really starts here, inside a group,
+			// was read as one above.
+			if pad := walPage - off%walPage; pad < 4 && allZero(hdr[:pad]) {
+				off += pad
+				continue
+			}
 			break // a torn frame
-		}
-		if int64(cap(payload)) < length {
-			payload = make([]byte, length)
-		}
-		payload = payload[:length]
-		if _, err := w.f.ReadAt(payload, off+walFrameHdr); err != nil && !errors.Is(err, io.EOF) {
-			return n, fmt.Errorf("read accept log %s: %w", w.path, err)
-		}
-		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
-			break
 		}
 		seq := binary.BigEndian.Uint64(payload[4:12])
 		if prev != 0 && seq != prev+1 {
@@ -289,6 +302,15 @@ func (w *wal) replay(tx *bolt.Tx) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // forgetApplied drops the entries the committer has applied from the

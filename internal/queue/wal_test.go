@@ -644,3 +644,68 @@ func TestAcceptLogCanceledCalls(t *testing.T) {
 	}
 	t.Logf("%d accepted, %d canceled then retried", n, dropped)
 }
+
+// TestAcceptLogShortPadding: a group whose frames end one byte before a
+// page boundary is padded with that one zero byte, so the length field
+// read there takes three bytes of the next group's first frame. A frame
+// of 256 bytes or more has a non-zero byte among them: the replay took
+// the padding for a torn frame and dropped every group after it, all of
+// them acknowledged. A frame that really starts one byte before a page
+// boundary, inside a group, is still read as the frame it is.
+func TestAcceptLogShortPadding(t *testing.T) {
+	clk := newClock()
+	withDesc := func(i, n int) pos.Checkout {
+		c := walReq(i)
+		c.Description = strings.Repeat("d", n)
+		return c
+	}
+	// The frame of walReq(0) with a 1,000-byte description, measured.
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s := MustOpenPath(t, path, queue.Options{Now: clk.Now})
+	queue.HoldApply(s, true)
+	mustCreate(t, s, withDesc(0, 1000))
+	_, log := snapshot(t, path)
+	queue.HoldApply(s, false)
+	measured := 8 + int(binary.BigEndian.Uint32(log))
+
+	// Two groups of one checkout each: the first frame ends at 4095 (one
+	// byte of padding), the second is a ~500-byte frame at 4096.
+	path = filepath.Join(t.TempDir(), "queue.db")
+	s = MustOpenPath(t, path, queue.Options{Now: clk.Now})
+	queue.HoldApply(s, true)
+	a := mustCreate(t, s, withDesc(0, 1000+4095-measured))
+	b := mustCreate(t, s, withDesc(1, 300))
+	db, log := snapshot(t, path)
+	queue.HoldApply(s, false)
+	if n := 8 + binary.BigEndian.Uint32(log); n != 4095 || log[4095] != 0 {
+		t.Fatalf("first frame is %d bytes (and %d after it); want 4095 and one zero byte", n, log[4095])
+	}
+	if n := binary.BigEndian.Uint32(log[4096:]); n < 256 {
+		t.Fatalf("second frame is %d bytes; want at least 256", n)
+	}
+
+	t.Run("two groups", func(t *testing.T) {
+		s := MustOpenPath(t, restore(t, db, log), queue.Options{Now: clk.Now})
+		for _, c := range []pos.Checkout{a, b} {
+			if got, err := s.Get(context.Background(), c.ID); err != nil || got.IdempotencyKey != c.IdempotencyKey {
+				t.Fatalf("acknowledged checkout %s after the crash: %+v, %v", c.ID, got.IdempotencyKey, err)
+			}
+		}
+		MustCheck(t, s)
+	})
+	t.Run("one group", func(t *testing.T) {
+		// The same two frames back to back, as one group would hold them:
+		// the second starts at 4095.
+		one := append([]byte(nil), log...)
+		n := 8 + int(binary.BigEndian.Uint32(log[4096:]))
+		copy(one[4095:], log[4096:4096+n])
+		clear(one[4095+n : 4096+n])
+		s := MustOpenPath(t, restore(t, db, one), queue.Options{Now: clk.Now})
+		for _, c := range []pos.Checkout{a, b} {
+			if got, err := s.Get(context.Background(), c.ID); err != nil || got.IdempotencyKey != c.IdempotencyKey {
+				t.Fatalf("acknowledged checkout %s after the crash: %+v, %v", c.ID, got.IdempotencyKey, err)
+			}
+		}
+		MustCheck(t, s)
+	})
+}
