@@ -209,17 +209,19 @@ func (e *Engine) recordLatePaid(ctx context.Context, c pos.Checkout, res *pos.Re
 		"checkout", c.ID, "invoice", c.InvoiceID, "amount", c.Amount, "terminal", c.TerminalID, "source", res.Source)
 }
 
-func (e *Engine) watchLate(c pos.Checkout) {
+// watchLate adds c to the watch list; false when the list is full.
+func (e *Engine) watchLate(c pos.Checkout) bool {
 	if c.InvoiceID == 0 {
-		return
+		return true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.late) >= maxLateWatch {
+	if _, ok := e.late[c.ID]; !ok && len(e.late) >= maxLateWatch {
 		e.log.Warn("late-payment watch list full; not watching", "checkout", c.ID)
-		return
+		return false
 	}
 	e.late[c.ID] = lateWatch{ID: c.ID, InvoiceID: c.InvoiceID, TransactionID: c.TransactionID, Until: c.UpdatedAt.Add(e.opts.LateWindow)}
+	return true
 }
 
 func (e *Engine) unwatchLate(id string) {
@@ -239,19 +241,45 @@ func (e *Engine) lateByTransaction(tx string) (string, bool) {
 	return "", false
 }
 
+// lateLoadPage is how many finished checkouts loadLate reads at a time.
+const lateLoadPage = 1000
+
 // loadLate rebuilds the watch list after a restart from the checkouts
-// that finished within LateWindow.
+// that finished within LateWindow. It reads every one of them, a page at
+// a time: most are paid or declined, and the expired ones among them may
+// come after any number of those.
 func (e *Engine) loadLate(ctx context.Context) error {
-	list, err := e.store.Finished(ctx, e.now().Add(-e.opts.LateWindow), maxLateWatch)
-	if err != nil {
-		return fmt.Errorf("read recently finished checkouts: %w", err)
-	}
-	for _, c := range list {
-		if c.State == pos.StateExpired && c.InvoiceID != 0 {
-			e.watchLate(c)
+	since := e.now().Add(-e.opts.LateWindow)
+	var prev map[string]bool // the previous page, which the next one may overlap
+	for {
+		list, err := e.store.Finished(ctx, since, lateLoadPage)
+		if err != nil {
+			return fmt.Errorf("read recently finished checkouts: %w", err)
 		}
+		fresh := 0
+		page := make(map[string]bool, len(list))
+		for _, c := range list {
+			page[c.ID] = true
+			if prev[c.ID] {
+				continue
+			}
+			fresh++
+			if c.State == pos.StateExpired && c.InvoiceID != 0 && !e.watchLate(c) {
+				return nil // the watch list is full (logged)
+			}
+		}
+		if len(list) < lateLoadPage {
+			return nil
+		}
+		if fresh == 0 {
+			// A whole page finished at one instant: cannot page past it.
+			e.log.Warn("late-payment watch list: too many checkouts finished at one instant; not reading further", "at", since)
+			return nil
+		}
+		// The next page starts at this page's last finishing time (the
+		// index is ordered by it), so it repeats the ones finished then.
+		since, prev = list[len(list)-1].UpdatedAt, page
 	}
-	return nil
 }
 
 func (e *Engine) pollLate(ctx context.Context) {

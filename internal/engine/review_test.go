@@ -2,9 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
 )
@@ -57,5 +61,75 @@ func TestCancelDuringLookupNotSent(t *testing.T) {
 	}
 	if c.Result == nil || c.Result.Source != "till" {
 		t.Fatalf("result %+v", c.Result)
+	}
+}
+
+// TestLateWatchReloadedPastManyFinished: the late-payment watch list is
+// rebuilt at Open from the checkouts finished within LateWindow. With more
+// than 10,000 of them (a busy hour's paid ones), an expired checkout
+// whose invoice reached the gateway must still be watched, so its late
+// payment reaches the till.
+func TestLateWatchReloadedPastManyFinished(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stores 10,000 checkouts")
+	}
+	h := newHarness(t, fastOptions(), false)
+	ctx := context.Background()
+	// 10,000 checkouts finished first (canceled before they were sent).
+	const n = 10_000
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 64 {
+				c, _, err := h.store.Create(ctx, pos.Checkout{TerminalID: fmt.Sprintf("bulk%02d", w), Amount: 100,
+					Deadline: time.Now().Add(time.Hour)})
+				if err == nil {
+					_, err = h.store.Transition(ctx, c.ID, pos.StateCanceled, "canceled by the till", nil)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Then one that expired at the terminal after its invoice was sent.
+	c := h.create(checkoutReq(termA, "late", 1500))
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
+		TerminalID: termA, InvoiceNumber: c.InvoiceNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "invoice created", func(c *pos.Checkout) error {
+		c.InvoiceID, c.TransactionID = inv.ID, inv.TransactionID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateExpired, "not paid by its deadline", func(c *pos.Checkout) error {
+		c.Result = &pos.Result{Reason: "not paid by its deadline; watched for a late payment", Source: "bridge", At: time.Now()}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	// The customer pays after all.
+	if err := h.sim.SetInvoiceStatus(inv.ID, hesabe.InvoicePaid); err != nil {
+		t.Fatal(err)
+	}
+	c = h.waitFor(c.ID, pos.StatePaid)
+	if !strings.Contains(c.Result.Reason, "after the bridge had expired") {
+		t.Fatalf("late paid: %+v", c.Result)
 	}
 }
