@@ -128,7 +128,10 @@ type batch struct {
 // accept log. Besides calls, a nudge from the accept log starts a batch:
 // every batch first applies what the log has flushed (applyLog), and
 // again before each further call, so a call never misses a checkout whose
-// accept returned before the call was made.
+// accept returned before the call was made. A transaction applies at most
+// applyMax: when more waits, a call's batch is preceded by transactions
+// that apply the rest (catchUp), and a call that arrives in a batch that
+// cannot take it all is left for the next batch.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	calls := make([]*call, 0, s.opt.MaxBatch)
@@ -144,37 +147,50 @@ func (s *Store) commitLoop() {
 	var lastApply time.Time // when the last transaction that applied the log ended
 	var want int            // calls in the last batch
 	var wait time.Duration  // the last commit's duration: the longest a batch waits for more
+	var carry *call         // taken for the last batch but left for this one (the log was too far ahead)
 	for {
 		var first *call
-		select {
-		case c, ok := <-s.reqs:
-			if !ok {
-				if err := s.applyAlone(); err != nil {
-					s.opt.Logger.Error("queue: apply the accept log at close; it is applied at the next start", "err", err)
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case c, ok := <-s.reqs:
+				if !ok {
+					if err := s.applyAlone(); err != nil {
+						s.opt.Logger.Error("queue: apply the accept log at close; it is applied at the next start", "err", err)
+					}
+					return
 				}
-				return
-			}
-			if !c.state.CompareAndSwap(callQueued, callTaken) {
-				continue // its caller gave up before it ran
-			}
-			first = c
-		case <-nudge:
-		case <-later:
-			// The first apply after a quiet spell goes at once (a lone
-			// checkout reaches its terminal without delay); under a
-			// burst, applies come at most every applyDelay.
-			if since := time.Since(lastApply); since < applyDelay {
-				if !delayed {
-					delay.Reset(applyDelay - since)
-					delayed = true
+				if !c.state.CompareAndSwap(callQueued, callTaken) {
+					continue // its caller gave up before it ran
 				}
-				continue
+				first = c
+			case <-nudge:
+			case <-later:
+				// The first apply after a quiet spell goes at once (a lone
+				// checkout reaches its terminal without delay); under a
+				// burst, applies come at most every applyDelay.
+				if since := time.Since(lastApply); since < applyDelay {
+					if !delayed {
+						delay.Reset(applyDelay - since)
+						delayed = true
+					}
+					continue
+				}
+			case <-delay.C:
 			}
-		case <-delay.C:
 		}
 		if delayed {
 			delay.Stop()
 			delayed = false
+		}
+		if first != nil {
+			// A call must see every checkout accepted before it was made;
+			// the batch's transaction applies at most applyMax of them.
+			if err := s.catchUp(); err != nil {
+				first.done <- err
+				continue
+			}
 		}
 		start := time.Now()
 		calls, errs = calls[:0], errs[:0]
@@ -205,6 +221,10 @@ func (s *Store) commitLoop() {
 			}
 			if !c.state.CompareAndSwap(callQueued, callTaken) {
 				continue
+			}
+			if s.logBeyondBatch() {
+				carry = c // first in the next batch, after the rest of the log
+				break
 			}
 			calls = append(calls, c)
 			if err := s.applyLog(); err != nil {
@@ -313,6 +333,37 @@ func (s *Store) applyLog() error {
 	}
 	s.cur.upTo = es[len(es)-1].rec.Seq
 	return nil
+}
+
+// catchUp applies the accept log in transactions of its own until what
+// was flushed to it when catchUp was called is at most applyMax ahead of
+// the database: a batch's first applyLog then takes all of it, so the
+// call run after it sees every checkout whose accept returned before the
+// call was made.
+func (s *Store) catchUp() error {
+	w := s.wal
+	if w == nil {
+		return nil
+	}
+	target := w.durable.Load()
+	for target > w.applied.Load()+applyMax && !w.hold.Load() {
+		if err := s.applyOnce(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logBeyondBatch reports that the open batch cannot apply everything
+// flushed to the accept log so far (it would pass applyMax): a call taken
+// now must wait for the next batch, which catches up first.
+func (s *Store) logBeyondBatch() bool {
+	w := s.wal
+	if w == nil || w.hold.Load() {
+		return false
+	}
+	room := uint64(applyMax - min(len(s.cur.applying), applyMax))
+	return w.durable.Load() > s.cur.upTo+room
 }
 
 // applyAlone applies the whole accept log in transactions of its own.

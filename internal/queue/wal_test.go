@@ -709,3 +709,32 @@ func TestAcceptLogShortPadding(t *testing.T) {
 		MustCheck(t, s)
 	})
 }
+
+// TestAcceptLogWriteBehindLongBacklog: a write sees every checkout whose
+// accept returned before it was made, even with more of them waiting to
+// be applied than one transaction applies (applyMax, 4,096). Before, the
+// committer ran the call in the transaction that applied the first 4,096
+// and a transition of a later one failed with "no checkout".
+func TestAcceptLogWriteBehindLongBacklog(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	queue.HoldApply(s, true)
+	const n = 4200
+	created := createMany(t, s, 0, n)
+	var late []pos.Checkout // those past the first transaction's 4,096
+	for _, c := range created {
+		if seqOfID(t, c.ID) > 4096 {
+			late = append(late, c)
+		}
+	}
+	if len(late) != n-4096 {
+		t.Fatalf("%d checkouts past #4096, want %d", len(late), n-4096)
+	}
+	queue.HoldApply(s, false)
+	for _, c := range late {
+		if _, err := s.Transition(ctx, c.ID, pos.StateCanceled, "test", nil); err != nil {
+			t.Fatalf("Transition(%s) after its Create returned: %v", c.ID, err)
+		}
+	}
+	MustCheck(t, s)
+}
