@@ -147,7 +147,7 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	d.links, err = newLinks(d.cfg, d.log.With("component", "terminal"), d.trace, d.metrics)
+	d.links, err = newLinks(d.cfg, d.log, d.trace, d.metrics)
 	if err != nil {
 		return err
 	}

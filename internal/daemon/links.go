@@ -21,7 +21,8 @@ import (
 // diagnostics page.
 type links struct {
 	cfg    config.Config
-	log    *slog.Logger
+	base   *slog.Logger // the daemon's: each part adds its own component
+	log    *slog.Logger // component terminal
 	trace  *diag.Trace
 	mets   *diag.Metrics
 	names  map[string]string
@@ -30,7 +31,7 @@ type links struct {
 }
 
 func newLinks(cfg config.Config, log *slog.Logger, trace *diag.Trace, mets *diag.Metrics) (*links, error) {
-	l := &links{cfg: cfg, log: log, trace: trace, mets: mets, names: map[string]string{}}
+	l := &links{cfg: cfg, base: log, log: log.With("component", "terminal"), trace: trace, mets: mets, names: map[string]string{}}
 	for _, t := range cfg.Terminals {
 		l.names[t.ID] = t.Name
 	}
@@ -40,7 +41,7 @@ func newLinks(cfg config.Config, log *slog.Logger, trace *diag.Trace, mets *diag
 // hubConfig maps the config file's terminals to the hub's.
 func (l *links) hubConfig(onEvent func(pos.TerminalEvent) error) (terminal.Config, error) {
 	hc := terminal.Config{
-		Logger: l.log,
+		Logger: l.base, // the hub adds component terminal
 		// A result the engine could not take stays unacknowledged at the
 		// terminal, which sends it again: at least once, never lost.
 		OnEvent: func(ctx context.Context, ev pos.TerminalEvent) error { return onEvent(ev) },
@@ -90,7 +91,7 @@ func (l *links) open(ctx context.Context, onEvent func(pos.TerminalEvent) error)
 	}
 	if hc.MQTT != nil && hc.MQTT.BrokerURL == "" {
 		l.broker = mqtt.NewBroker(mqtt.BrokerConfig{Addr: l.cfg.MQTT.Embedded.Listen, Username: l.cfg.MQTT.Username,
-			Password: l.cfg.MQTT.Password.Value(), Logger: l.log.With("component", "mqtt-broker")})
+			Password: l.cfg.MQTT.Password.Value(), Logger: l.base.With("component", "mqtt-broker")})
 		if err := l.broker.Open(ctx); err != nil {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}

@@ -176,7 +176,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if delay == 0 {
 		delay = time.Second
 	}
-	simLog := log.With("component", "termsim")
+	simLog := log.With("component", "termsim") // for its own lines: termsim adds the component to its logger itself
 	mqttTerm := termsim.Config{TerminalID: MQTTTerminal, Model: "PAX A99 (simulated)",
 		MQTT: &mqtt.Config{BrokerURL: "tcp://" + s.Daemon.BrokerAddr(), ClientID: "termsim-" + MQTTTerminal,
 			TopicPrefix: cfg.MQTT.TopicPrefix, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Value()}}
@@ -184,7 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if tc == nil {
 			continue
 		}
-		tc.Mode, tc.Delay, tc.Script, tc.Logger = mode, delay, opts.Script[tc.TerminalID], simLog
+		tc.Mode, tc.Delay, tc.Script, tc.Logger = mode, delay, opts.Script[tc.TerminalID], log
 		tc.OnPayment = s.markAtGateway
 		s.wg.Add(1)
 		go func(tc termsim.Config) {
