@@ -264,9 +264,16 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: open: read active checkouts: %w", err)
 	}
+	var recancel []pos.Checkout
 	for _, c := range active {
-		if c.State == pos.StateSubmitting {
+		switch {
+		case c.State == pos.StateSubmitting:
 			e.reconcileStartup(ctx, c)
+		case c.CancelRequested:
+			// The cancel was stored, but the terminal may never have
+			// heard of it: the link is asked after the commit, and what
+			// the link was still delivering died with the last run.
+			recancel = append(recancel, c)
 		}
 	}
 	if err := e.loadLate(ctx); err != nil {
@@ -285,6 +292,17 @@ func (e *Engine) Open(ctx context.Context) error {
 			defer e.wg.Done()
 			loop()
 		}()
+	}
+	if e.link != nil {
+		// Each in its own goroutine: a terminal that is off the link
+		// holds up only its own cancel.
+		for _, c := range recancel {
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				e.askTerminalCancel(e.ctx, c)
+			}()
+		}
 	}
 	e.kick()
 	return nil

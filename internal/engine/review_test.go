@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
@@ -131,5 +132,52 @@ func TestLateWatchReloadedPastManyFinished(t *testing.T) {
 	c = h.waitFor(c.ID, pos.StatePaid)
 	if !strings.Contains(c.Result.Reason, "after the bridge had expired") {
 		t.Fatalf("late paid: %+v", c.Result)
+	}
+}
+
+// TestOpenAsksCancelOfCancelRequested: the bridge stopped after it stored a
+// cancel request for a sent checkout but before the terminal link heard of
+// it (Cancel and the deadline commit cancel_requested first, then ask the
+// link). At the next Open the terminal must be asked again, or the invoice
+// stays on its screen, payable, until the grace period expires it.
+func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
+	opts := fastOptions()
+	opts.CancelGrace = 3 * time.Second
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
+		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
+			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
+	}
+	ctx := context.Background()
+	// Left by the last run: sent, the till's cancel stored, the link never
+	// asked.
+	c := h.create(checkoutReq(termA, "k1", 1500))
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
+		TerminalID: termA, InvoiceNumber: c.InvoiceNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "invoice created", func(c *pos.Checkout) error {
+		c.InvoiceID, c.TransactionID = inv.ID, inv.TransactionID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "", func(c *pos.Checkout) error {
+		c.CancelRequested, c.CancelRequestedAt = true, time.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateExpired)
+	if c.State != pos.StateCanceled || c.Result.Source != "terminal" || link.cancelCount() == 0 {
+		t.Fatalf("after restart: %s (%+v), terminal asked to cancel %d times", c.State, c.Result, link.cancelCount())
 	}
 }
