@@ -282,6 +282,16 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 		e.applyGateway(ctx, sent, inv)
 		return
 	}
+	if !e.now().Before(sent.Deadline) {
+		// Past its deadline (found by a look-up, or a create answered
+		// late): never shown on the terminal again, taken off it now.
+		if sent.CancelRequested {
+			e.askTerminalCancel(ctx, sent)
+		} else {
+			e.deadlinePassed(ctx, sent)
+		}
+		return
+	}
 	if e.link != nil {
 		pctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
 		if err := e.link.PushInvoice(pctx, sent); err != nil {

@@ -181,3 +181,46 @@ func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
 		t.Fatalf("after restart: %s (%+v), terminal asked to cancel %d times", c.State, c.Result, link.cancelCount())
 	}
 }
+
+// TestAdoptedPastDeadlineNotPushed: a checkout whose earlier attempt may
+// have reached Hesabe is looked up after its deadline passed, and found
+// (pending). It is adopted, but its invoice must not be pushed to the
+// terminal any more: it is past its deadline, so it is taken off the
+// terminal instead (cancel asked at once).
+func TestAdoptedPastDeadlineNotPushed(t *testing.T) {
+	opts := fastOptions()
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
+		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
+			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
+	}
+	ctx := context.Background()
+	r := checkoutReq(termA, "k1", 1500)
+	r.Deadline = 50 * time.Millisecond
+	c := h.create(r)
+	// The last run's attempt failed in a way that may have created the
+	// invoice, and it was created.
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
+		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deadline passed", func() bool { return !time.Now().Before(c.Deadline) })
+	h.open()
+	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateExpired, pos.StatePaid)
+	link.mu.Lock()
+	pushes := len(link.pushes)
+	link.mu.Unlock()
+	if pushes != 0 || c.State != pos.StateCanceled || !hasReason(c, pos.StateSent, "adopted") {
+		t.Fatalf("adopted after its deadline: %d pushes to the terminal, state %s, history %+v", pushes, c.State, c.History)
+	}
+	h.wantOneInvoice(c)
+}
