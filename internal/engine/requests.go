@@ -502,7 +502,13 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	}
 	if err == nil {
 		e.gatewayAnswered(r.Gateway)
-		_, err := e.store.TransitionRequest(ctx, r.ID, pos.RequestSucceeded, "delivered", func(cur *pos.Request) error {
+		// The answer is in hand: record it even if the engine is
+		// stopping (Close waits for this, and does not close the store).
+		// Left in submitting, the next start could only take it for an
+		// ambiguous delivery: uncertain, or sent again.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.CallTimeout)
+		defer cancel()
+		_, err := e.store.TransitionRequest(rctx, r.ID, pos.RequestSucceeded, "delivered", func(cur *pos.Request) error {
 			cur.Result, cur.Error = res, nil
 			return nil
 		})

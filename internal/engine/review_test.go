@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/requests"
 )
 
 // waitUntil waits (on the engine's notifications) until cond holds for
@@ -223,4 +225,65 @@ func TestAdoptedPastDeadlineNotPushed(t *testing.T) {
 		t.Fatalf("adopted after its deadline: %d pushes to the terminal, state %s, history %+v", pushes, c.State, c.History)
 	}
 	h.wantOneInvoice(c)
+}
+
+// answerAtClose delivers through a real handler, then holds the gateway's
+// answer until the engine stops: the answer arrives just as Close begins.
+type answerAtClose struct {
+	engine.RequestHandler
+	delivered chan struct{}
+	once      sync.Once
+}
+
+func (a *answerAtClose) Deliver(ctx context.Context, r pos.Request) (json.RawMessage, error) {
+	res, err := a.RequestHandler.Deliver(ctx, r)
+	a.once.Do(func() { close(a.delivered) })
+	<-ctx.Done()
+	return res, err
+}
+
+// TestRequestAnsweredAtCloseRecorded: an installment batch Hesabe accepted
+// (the answer in hand) while the engine was closing must be recorded as
+// succeeded, not left submitting, which the next start can only call
+// uncertain (a person then checks the dashboard for a batch that is
+// known to be there).
+func TestRequestAnsweredAtCloseRecorded(t *testing.T) {
+	opts := fastOptions()
+	h := newHarness(t, opts, false)
+	handler := &answerAtClose{RequestHandler: requests.HesabeInstallments{Client: h.client}, delivered: make(chan struct{})}
+	h.eng = engine.New(h.store, h.client, withRequests(opts, handler))
+	h.open()
+	body := fmt.Sprintf(`{"till_ref":"R-1","invoices":[{"amount":"150.000","expires_at":%q,"reference_number":"REF-1",
+		"invoice_type":"1","invoice_sub_type":"0","language":"ar","description":"sofa","customer_name":"Ahmed",
+		"mobile_number":"12345678","payment_types":[1,2],
+		"items":[{"title":"Sofa","rate":"75.000","quantity":2,"amount":"150.000"}]}]}`,
+		time.Now().Add(48*time.Hour).Format(time.DateOnly))
+	r, _, err := h.eng.SubmitRequest(context.Background(), pos.KindInstallments, "batch-1", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-handler.delivered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the batch was not delivered")
+	}
+	h.close()
+	// The next start.
+	eng := engine.New(h.store, h.client, withRequests(opts, requests.HesabeInstallments{Client: h.client}))
+	if err := eng.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	r, err = eng.GetRequest(context.Background(), pos.KindInstallments, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != pos.RequestSucceeded || h.sim.EMIInvoiceCount() != 1 {
+		t.Fatalf("batch accepted by Hesabe as the engine closed: %s (%+v), %d invoices at Hesabe", r.State, r.Error, h.sim.EMIInvoiceCount())
+	}
+}
+
+func withRequests(opts engine.Options, h engine.RequestHandler) engine.Options {
+	opts.Requests = map[pos.RequestKind]engine.RequestHandler{pos.KindInstallments: h}
+	return opts
 }
