@@ -282,14 +282,16 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 		e.applyGateway(ctx, sent, inv)
 		return
 	}
-	if !e.now().Before(sent.Deadline) {
+	switch {
+	case sent.CancelRequested:
+		// The till canceled it while it was being sent (or before its
+		// look-up found it): never shown on the terminal, taken off it.
+		e.askTerminalCancel(ctx, sent)
+		return
+	case !e.now().Before(sent.Deadline):
 		// Past its deadline (found by a look-up, or a create answered
 		// late): never shown on the terminal again, taken off it now.
-		if sent.CancelRequested {
-			e.askTerminalCancel(ctx, sent)
-		} else {
-			e.deadlinePassed(ctx, sent)
-		}
+		e.deadlinePassed(ctx, sent)
 		return
 	}
 	if e.link != nil {
@@ -298,9 +300,6 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", sent.ID, "terminal", sent.TerminalID, "err", err)
 		}
 		cancel()
-	}
-	if sent.CancelRequested {
-		e.askTerminalCancel(ctx, sent)
 	}
 }
 

@@ -287,3 +287,44 @@ func withRequests(opts engine.Options, h engine.RequestHandler) engine.Options {
 	opts.Requests = map[pos.RequestKind]engine.RequestHandler{pos.KindInstallments: h}
 	return opts
 }
+
+// TestAdoptedCancelRequestedNotPushed: the till canceled a checkout whose
+// earlier attempt may have reached Hesabe; the look-up finds the invoice,
+// so it is adopted and canceled as sent. Its invoice must not be pushed
+// to the terminal first: the till canceled the sale.
+func TestAdoptedCancelRequestedNotPushed(t *testing.T) {
+	opts := fastOptions()
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
+		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
+			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
+	}
+	ctx := context.Background()
+	c := h.create(checkoutReq(termA, "k1", 1500))
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
+		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.eng.Cancel(ctx, c.ID)
+	if err != nil || got.State != pos.StateQueued || !got.CancelRequested {
+		t.Fatalf("cancel: %v %+v", err, got)
+	}
+	h.open()
+	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateExpired, pos.StatePaid)
+	link.mu.Lock()
+	pushes := len(link.pushes)
+	link.mu.Unlock()
+	if pushes != 0 || c.State != pos.StateCanceled || !hasReason(c, pos.StateSent, "adopted") {
+		t.Fatalf("adopted after the till canceled: %d pushes to the terminal, state %s, history %+v", pushes, c.State, c.History)
+	}
+	h.wantOneInvoice(c)
+}
