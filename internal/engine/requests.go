@@ -500,14 +500,14 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	if r.Gateway == GatewayHesabe && ctx.Err() == nil {
 		e.health.result(ctx, err) // Hesabe's reachability is one fact for checkouts and requests
 	}
+	// An answer in hand (accepted or refused) is recorded even if the
+	// engine is stopping (Close waits for this, and does not close the
+	// store). Left in submitting, the next start could only take it for
+	// an ambiguous delivery: uncertain, or sent again.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.CallTimeout)
+	defer cancel()
 	if err == nil {
 		e.gatewayAnswered(r.Gateway)
-		// The answer is in hand: record it even if the engine is
-		// stopping (Close waits for this, and does not close the store).
-		// Left in submitting, the next start could only take it for an
-		// ambiguous delivery: uncertain, or sent again.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.CallTimeout)
-		defer cancel()
 		_, err := e.store.TransitionRequest(rctx, r.ID, pos.RequestSucceeded, "delivered", func(cur *pos.Request) error {
 			cur.Result, cur.Error = res, nil
 			return nil
@@ -518,7 +518,9 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 		}
 		return
 	}
-	if ctx.Err() != nil {
+	refused := pos.ClassOf(err) == pos.ClassPermanent &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	if ctx.Err() != nil && !refused {
 		// Stopping: the call was canceled mid-way. The request stays in
 		// submitting and is reconciled at the next start.
 		return
@@ -536,7 +538,7 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	case pos.ClassPermanent:
 		e.gatewayAnswered(r.Gateway)
 		why := h.Explain(err)
-		_, err := e.store.TransitionRequest(ctx, r.ID, pos.RequestFailed, "refused by the gateway", func(cur *pos.Request) error {
+		_, err := e.store.TransitionRequest(rctx, r.ID, pos.RequestFailed, "refused by the gateway", func(cur *pos.Request) error {
 			cur.Error = &why
 			return nil
 		})

@@ -242,44 +242,58 @@ func (a *answerAtClose) Deliver(ctx context.Context, r pos.Request) (json.RawMes
 	return res, err
 }
 
-// TestRequestAnsweredAtCloseRecorded: an installment batch Hesabe accepted
-// (the answer in hand) while the engine was closing must be recorded as
-// succeeded, not left submitting, which the next start can only call
-// uncertain (a person then checks the dashboard for a batch that is
-// known to be there).
+// TestRequestAnsweredAtCloseRecorded: an installment batch Hesabe answered
+// (accepted, or refused) while the engine was closing must be recorded as
+// such, not left submitting, which the next start can only call uncertain
+// (a person then checks the dashboard for a batch whose fate is known).
 func TestRequestAnsweredAtCloseRecorded(t *testing.T) {
-	opts := fastOptions()
-	h := newHarness(t, opts, false)
-	handler := &answerAtClose{RequestHandler: requests.HesabeInstallments{Client: h.client}, delivered: make(chan struct{})}
-	h.eng = engine.New(h.store, h.client, withRequests(opts, handler))
-	h.open()
-	body := fmt.Sprintf(`{"till_ref":"R-1","invoices":[{"amount":"150.000","expires_at":%q,"reference_number":"REF-1",
-		"invoice_type":"1","invoice_sub_type":"0","language":"ar","description":"sofa","customer_name":"Ahmed",
-		"mobile_number":"12345678","payment_types":[1,2],
-		"items":[{"title":"Sofa","rate":"75.000","quantity":2,"amount":"150.000"}]}]}`,
-		time.Now().Add(48*time.Hour).Format(time.DateOnly))
-	r, _, err := h.eng.SubmitRequest(context.Background(), pos.KindInstallments, "batch-1", []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-handler.delivered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the batch was not delivered")
-	}
-	h.close()
-	// The next start.
-	eng := engine.New(h.store, h.client, withRequests(opts, requests.HesabeInstallments{Client: h.client}))
-	if err := eng.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	r, err = eng.GetRequest(context.Background(), pos.KindInstallments, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != pos.RequestSucceeded || h.sim.EMIInvoiceCount() != 1 {
-		t.Fatalf("batch accepted by Hesabe as the engine closed: %s (%+v), %d invoices at Hesabe", r.State, r.Error, h.sim.EMIInvoiceCount())
+	for _, tc := range []struct {
+		name    string
+		fault   *hesabesim.Fault
+		want    pos.RequestState
+		batches int
+	}{
+		{"accepted", nil, pos.RequestSucceeded, 1},
+		{"refused", &hesabesim.Fault{Kind: hesabesim.FaultPlainError, Path: "invoice/emi", Count: 1}, pos.RequestFailed, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := fastOptions()
+			h := newHarness(t, opts, false)
+			if tc.fault != nil {
+				h.sim.Inject(*tc.fault)
+			}
+			handler := &answerAtClose{RequestHandler: requests.HesabeInstallments{Client: h.client}, delivered: make(chan struct{})}
+			h.eng = engine.New(h.store, h.client, withRequests(opts, handler))
+			h.open()
+			body := fmt.Sprintf(`{"till_ref":"R-1","invoices":[{"amount":"150.000","expires_at":%q,"reference_number":"REF-1",
+				"invoice_type":"1","invoice_sub_type":"0","language":"ar","description":"sofa","customer_name":"Ahmed",
+				"mobile_number":"12345678","payment_types":[1,2],
+				"items":[{"title":"Sofa","rate":"75.000","quantity":2,"amount":"150.000"}]}]}`,
+				time.Now().Add(48*time.Hour).Format(time.DateOnly))
+			r, _, err := h.eng.SubmitRequest(context.Background(), pos.KindInstallments, "batch-1", []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-handler.delivered:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the batch was not delivered")
+			}
+			h.close()
+			// The next start.
+			eng := engine.New(h.store, h.client, withRequests(opts, requests.HesabeInstallments{Client: h.client}))
+			if err := eng.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close(context.Background())
+			r, err = eng.GetRequest(context.Background(), pos.KindInstallments, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.State != tc.want || h.sim.EMIBatchCount() != tc.batches {
+				t.Fatalf("batch answered by Hesabe as the engine closed: %s (%+v), %d batches at Hesabe", r.State, r.Error, h.sim.EMIBatchCount())
+			}
+		})
 	}
 }
 
