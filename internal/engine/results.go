@@ -117,7 +117,7 @@ func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
 	}
 	now := e.now()
 	switch {
-	case c.CancelRequested && now.Sub(c.CancelRequestedAt) >= e.opts.CancelGrace:
+	case c.CancelRequested && now.Sub(graceStart(c)) >= e.opts.CancelGrace:
 		reason := fmt.Sprintf("the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
 		if !c.Deadline.After(c.CancelRequestedAt) {
 			reason = fmt.Sprintf("not paid by its deadline; the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
@@ -136,6 +136,23 @@ func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
 	case !c.CancelRequested && !now.Before(c.Deadline):
 		e.deadlinePassed(ctx, c)
 	}
+}
+
+// graceStart is when CancelGrace began for a cancel-requested checkout:
+// when the cancel was asked, or, for one canceled before its invoice was
+// at the gateway (queued after an attempt, or submitting), when it got
+// there and the terminal could first be asked.
+func graceStart(c pos.Checkout) time.Time {
+	start := c.CancelRequestedAt
+	for i := len(c.History) - 1; i >= 0; i-- {
+		if c.History[i].To == pos.StateSent {
+			if c.History[i].At.After(start) {
+				start = c.History[i].At
+			}
+			break
+		}
+	}
+	return start
 }
 
 // deadlinePassed asks the terminal to cancel a sent checkout whose deadline

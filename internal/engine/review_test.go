@@ -342,3 +342,50 @@ func TestAdoptedCancelRequestedNotPushed(t *testing.T) {
 	}
 	h.wantOneInvoice(c)
 }
+
+// TestCancelGraceFromAdoption: the till canceled a checkout long ago, while
+// it waited (queued, with an earlier attempt that may have reached
+// Hesabe). When the look-up finally finds its invoice, the terminal is
+// asked to cancel it: it must get CancelGrace to confirm from then, not
+// be expired at the first poll because the till asked long ago.
+func TestCancelGraceFromAdoption(t *testing.T) {
+	opts := fastOptions()
+	opts.PollInterval = 5 * time.Millisecond
+	opts.CancelGrace = 10 * time.Second
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
+		// The terminal confirms a little later.
+		time.AfterFunc(300*time.Millisecond, func() {
+			h.eng.OnTerminalEvent(pos.TerminalEvent{Kind: pos.TerminalResult, TerminalID: c.TerminalID,
+				TransactionID: c.TransactionID, Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"})
+		})
+		return nil
+	}
+	ctx := context.Background()
+	c := h.create(checkoutReq(termA, "k1", 1500))
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
+		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
+		t.Fatal(err)
+	}
+	// The till's cancel, stored a grace period ago.
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "", func(c *pos.Checkout) error {
+		c.CancelRequested, c.CancelRequestedAt = true, time.Now().Add(-time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateExpired, pos.StatePaid)
+	if c.State != pos.StateCanceled || c.Result.Source != "terminal" {
+		t.Fatalf("canceled before it was found at the gateway: %s (%+v), history %+v", c.State, c.Result, c.History)
+	}
+}
