@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
@@ -192,7 +194,7 @@ func (e *Engine) process(c pos.Checkout) {
 		case err == nil:
 			e.adopt(ctx, c, inv, "invoice found at the gateway; adopted")
 			return
-		case !errors.Is(err, hesabe.ErrNotFound):
+		case !absent(err):
 			e.retryLater(ctx, c, err, "look-up before resending failed")
 			return
 		}
@@ -255,7 +257,7 @@ func (e *Engine) submit(ctx context.Context, c pos.Checkout) {
 		case ctx.Err() != nil:
 		case ferr == nil:
 			e.adopt(ctx, c, found, "invoice found at the gateway after an unknown outcome; adopted")
-		case errors.Is(ferr, hesabe.ErrNotFound):
+		case absent(ferr):
 			e.retryLater(ctx, c, err, "not at the gateway after an unknown outcome")
 		default:
 			e.retryLater(ctx, c, fmt.Errorf("%w; look-up: %v", err, ferr), "outcome unknown, look-up failed")
@@ -383,6 +385,28 @@ func (e *Engine) find(ctx context.Context, number string) (*hesabe.POSInvoice, e
 	inv, err := e.gw.FindPOSInvoice(cctx, number)
 	e.health.result(ctx, err)
 	return inv, err
+}
+
+// absent reports whether a look-up's error is the gateway's answer that
+// no invoice carries the number: the only answer on which a checkout may
+// be sent again, or ended as never sent. The client marks every refusal
+// without a Hesabe code as not found; of those, only an HTTP 200 or 404,
+// or Hesabe's "Request not found", says anything about the invoice. A
+// 401 or 403 (a refused token, a front end turning the call away) does
+// not: it is a failed look-up.
+func absent(err error) bool {
+	if !errors.Is(err, hesabe.ErrNotFound) {
+		return false
+	}
+	var herr *hesabe.Error
+	if !errors.As(err, &herr) {
+		return true
+	}
+	switch herr.HTTPStatus {
+	case 0, http.StatusOK, http.StatusNotFound:
+		return true
+	}
+	return strings.Contains(strings.ToLower(herr.Message.String()), "not found")
 }
 
 // get looks an invoice up by its gateway id.

@@ -35,7 +35,7 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 	case err == nil:
 		e.log.Info("reconciled: invoice found at the gateway; adopted", "checkout", c.ID, "invoice", inv.ID)
 		e.adopt(ctx, c, inv, "reconciled: invoice found at the gateway; adopted")
-	case errors.Is(err, hesabe.ErrNotFound):
+	case absent(err):
 		if c.CancelRequested || !e.now().Before(c.Deadline) {
 			e.finishUnsent(ctx, c)
 			return

@@ -389,3 +389,28 @@ func TestCancelGraceFromAdoption(t *testing.T) {
 		t.Fatalf("canceled before it was found at the gateway: %s (%+v), history %+v", c.State, c.Result, c.History)
 	}
 }
+
+// TestLookupRefusedIsNotAbsent: after an ambiguous create (the invoice was
+// applied), Hesabe turns the look-ups away with a 401 (no Hesabe code).
+// That says nothing about the invoice: the checkout must not be sent again
+// (a second invoice) until a look-up answers, and then be adopted.
+func TestLookupRefusedIsNotAbsent(t *testing.T) {
+	h := newHarness(t, fastOptions(), true)
+	h.payAll(hesabe.InvoicePaid, 0)
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.FaultApplyThenDrop, Path: "smartpos-transaction", Count: 1})
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.FaultUnauthorized, Path: "smartpos-invoices"})
+	c := h.create(checkoutReq(termA, "k1", 1500))
+	// Several attempts, each turned away at its look-up.
+	h.waitUntil(c.ID, "three attempts", func(c pos.Checkout) bool {
+		return c.Attempts >= 3 || c.State != pos.StateQueued && c.State != pos.StateSubmitting
+	})
+	if n := h.invoices(c); n != 1 {
+		t.Fatalf("%d invoices while the look-ups were refused, want 1", n)
+	}
+	h.sim.ClearFaults()
+	c = h.waitFor(c.ID, pos.StatePaid)
+	if !hasReason(c, pos.StateSent, "adopted") {
+		t.Fatalf("not adopted: %+v", c.History)
+	}
+	h.wantOneInvoice(c)
+}

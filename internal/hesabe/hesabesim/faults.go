@@ -41,11 +41,17 @@ const (
 	// FaultExpireToken expires every access token before handling the
 	// request (token expiry mid-run); refresh tokens stay valid.
 	FaultExpireToken FaultKind = "expire-token"
+	// FaultUnauthorized answers HTTP 401 {"status":false,"message":
+	// "Unauthorized"} (no Hesabe code) before applying anything, whatever
+	// the token: a refused token or a front end that turns the request
+	// away. The client logs in again and retries once, so it takes two
+	// hits to make a call fail.
+	FaultUnauthorized FaultKind = "unauthorized"
 )
 
 // FaultKinds lists every kind, for help texts.
 var FaultKinds = []FaultKind{FaultLatency, Fault5xx, Fault429, FaultResetBeforeRead, FaultResetAfterRead,
-	FaultMalformedHex, FaultBadPadding, FaultPlainError, FaultApplyThenDrop, FaultExpireToken}
+	FaultMalformedHex, FaultBadPadding, FaultPlainError, FaultApplyThenDrop, FaultExpireToken, FaultUnauthorized}
 
 // Fault is one injected misbehaviour (see simfault.Fault).
 type Fault = simfault.Fault

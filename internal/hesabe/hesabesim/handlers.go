@@ -94,6 +94,10 @@ func (s *Server) encrypted(bearer bool, h handler) http.HandlerFunc {
 			writePlain(w, http.StatusBadRequest, map[string]any{"status": false, "code": hesabe.CodeInvalidRequestData, "message": msgInvalidData, "response": nil})
 			return
 		}
+		if _, ok := faults[FaultUnauthorized]; ok {
+			writePlain(w, http.StatusUnauthorized, map[string]any{"status": false, "message": "Unauthorized", "response": nil})
+			return
+		}
 		s.mu.Lock()
 		m := s.merchants[r.Header.Get("accessCode")]
 		s.mu.Unlock()
