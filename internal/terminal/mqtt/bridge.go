@@ -68,15 +68,17 @@ func (b *Bridge) Connected() bool { return b.cl.connected() }
 
 func (b *Bridge) onConnect() {
 	// Resubscribe on every connect: clean sessions keep nothing.
+	conn := b.cl.current()
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ConnectTimeout)
 	defer cancel()
 	if err := b.cl.subscribe(ctx, b.topics.Prefix+"/t/+/up", b.topics.Prefix+"/t/+/presence"); err != nil {
 		// The connection is unusable without subscriptions; drop it so
-		// paho reconnects and we try again.
+		// paho reconnects and we try again (never Disconnect: that would
+		// end the reconnecting for good).
 		if b.h.OnLost != nil {
 			b.h.OnLost(err)
 		}
-		b.cl.c.Disconnect(0)
+		b.cl.redial(conn)
 		return
 	}
 	_ = b.cl.publish(ctx, b.topics.BridgePresence(b.cfg.ClientID), true, PresenceOnline)

@@ -131,6 +131,28 @@ func (c *client) abort() {
 	}
 }
 
+// current returns the network connection paho runs on now (nil before
+// the first dial).
+func (c *client) current() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+// redial fails conn, a connection a connect step (subscribe) failed on,
+// so paho's auto-reconnect dials a new one and the OnConnect handler runs
+// again. paho's Disconnect would instead stop the client for good: no
+// reconnect ever, even while the broker is fine. Closing conn would not
+// do either: paho takes a read error on a connection closed under it for
+// its own doing and only notices the loss at the next keepalive; an
+// expired read deadline is a plain read error, handled as a lost
+// connection at once.
+func (c *client) redial(conn net.Conn) {
+	if conn != nil {
+		_ = conn.SetReadDeadline(time.Now())
+	}
+}
+
 // start begins connecting (retrying in the background until it works or
 // stop is called). It does not wait for the broker.
 func (c *client) start() {

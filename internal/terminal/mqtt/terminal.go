@@ -67,13 +67,14 @@ func (t *Terminal) WaitConnected(ctx context.Context) error { return t.cl.waitCo
 func (t *Terminal) Connected() bool { return t.cl.connected() }
 
 func (t *Terminal) onConnect() {
+	conn := t.cl.current()
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnectTimeout)
 	defer cancel()
 	if err := t.cl.subscribe(ctx, t.topics.Down(t.terminalID), t.topics.Prefix+"/bridge/+/presence"); err != nil {
 		if t.h.OnLost != nil {
 			t.h.OnLost(err)
 		}
-		t.cl.c.Disconnect(0)
+		t.cl.redial(conn)
 		return
 	}
 	_ = t.cl.publish(ctx, t.topics.Presence(t.terminalID), true, PresenceOnline)
