@@ -54,6 +54,10 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 	if err != nil {
 		return pos.Checkout{}, false, err
 	}
+	if len(enc) > maxNewRecord {
+		// The accept log's replay takes a longer frame for a torn one.
+		return pos.Checkout{}, false, pos.Errorf(pos.EInvalid, "checkout is too large (%d bytes stored, at most %d)", len(enc), maxNewRecord)
+	}
 	var out *record
 	if s.wal != nil {
 		out, existing, err = s.wal.create(ctx, r, enc)
@@ -208,6 +212,10 @@ func (b *buckets) insertNew(es []*walEntry) error {
 	}
 	return nil
 }
+
+// maxNewRecord bounds a new checkout's encoding: its accept log frame
+// must stay within what the replay reads as a frame (walMaxFrame).
+const maxNewRecord = walMaxFrame - walFixed
 
 func (s *Store) now() time.Time { return s.opt.Now().UTC().Round(0) }
 

@@ -738,3 +738,31 @@ func TestAcceptLogWriteBehindLongBacklog(t *testing.T) {
 	}
 	MustCheck(t, s)
 }
+
+// TestAcceptLogHugeCheckout: a checkout is either refused or survives a
+// crash. The replay takes a frame over 16 MiB for a torn one; Create
+// used to log and acknowledge such a checkout all the same, and it was
+// gone after a crash.
+func TestAcceptLogHugeCheckout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s := MustOpenPath(t, path, queue.Options{})
+	queue.HoldApply(s, true)
+	huge := walReq(0)
+	huge.Description = strings.Repeat("d", 17<<20)
+	c, _, err := s.Create(context.Background(), huge)
+	if err != nil {
+		queue.HoldApply(s, false)
+		if pos.ErrorCode(err) != pos.EInvalid {
+			t.Fatalf("Create of a 17 MiB checkout: %v, want accepted or %s", err, pos.EInvalid)
+		}
+		return
+	}
+	// The log is past its restart size now: the writer waits for the
+	// apply, so take the crash image before letting go.
+	db, log := snapshot(t, path)
+	queue.HoldApply(s, false)
+	s = MustOpenPath(t, restore(t, db, log), queue.Options{})
+	if _, err := s.Get(context.Background(), c.ID); err != nil {
+		t.Fatalf("acknowledged checkout %s after the crash: %v", c.ID, err)
+	}
+}
