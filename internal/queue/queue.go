@@ -169,6 +169,9 @@ func Open(path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("queue: database %s: %w", path, err)
 		}
 		go s.wal.loop()
+	} else if err := s.applyLeftLog(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("queue: database %s: %w", path, err)
 	}
 	go s.commitLoop()
 	return s, nil

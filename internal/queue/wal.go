@@ -215,6 +215,28 @@ func (s *Store) openWAL() (*wal, error) {
 	return w, nil
 }
 
+// applyLeftLog applies and removes an accept log an unclean stop left
+// behind, for a store opened without the log (Options.NoAcceptLog): its
+// checkouts were acknowledged, and new ones must not take their
+// sequences.
+func (s *Store) applyLeftLog() error {
+	path := s.path + ".wal"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	w, err := s.openWAL()
+	if err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("accept log: %w", err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("accept log: %w", err)
+	}
+	return nil
+}
+
 // replay applies the frames the database has not applied yet. It returns
 // how many it applied.
 func (w *wal) replay(tx *bolt.Tx) (int, error) {

@@ -766,3 +766,27 @@ func TestAcceptLogHugeCheckout(t *testing.T) {
 		t.Fatalf("acknowledged checkout %s after the crash: %v", c.ID, err)
 	}
 }
+
+// TestAcceptLogOpenedWithoutLog: a store opened with NoAcceptLog after a
+// crash applies the accept log it finds first. Before, it ignored the
+// log: the acknowledged checkouts in it were missing, new ones took
+// their sequences (ids and invoice numbers), and the next Open with the
+// log skipped them as applied.
+func TestAcceptLogOpenedWithoutLog(t *testing.T) {
+	db, log, ids := crashImage(t, 10, 4)
+	path := restore(t, db, log)
+	s, err := queue.Open(path, queue.Options{NoAcceptLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, s, 10, ids)
+	c := mustCreate(t, s, walReq(10))
+	if seqOfID(t, c.ID) != 11 {
+		t.Fatalf("the next checkout is %s, want #11", c.ID)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpenPath(t, path, queue.Options{})
+	checkAll(t, s, 11, ids)
+}
