@@ -44,14 +44,9 @@ func (h *Hub) PushInvoice(ctx context.Context, terminalID string, p InvoicePush)
 	if deadline.IsZero() {
 		deadline = time.Now().Add(h.cfg.DefaultInvoiceTTL)
 	}
-	key := terminalID + "/" + p.TransactionID
-	h.mu.Lock()
-	pend := h.byTx[key]
-	h.mu.Unlock()
-	if pend == nil {
-		if pend, err = h.addPending(t, m, deadline, key); err != nil {
-			return fmt.Errorf("push invoice to %s: %w", terminalID, err)
-		}
+	pend, err := h.addPending(t, m, deadline, terminalID+"/"+p.TransactionID)
+	if err != nil {
+		return fmt.Errorf("push invoice to %s: %w", terminalID, err)
 	}
 	if err := h.wait(ctx, pend); err != nil {
 		return fmt.Errorf("push invoice %s to %s: %w", p.TransactionID, terminalID, err)

@@ -21,7 +21,12 @@ type pending struct {
 }
 
 // addPending puts a reliable message in the outbox and sends it now if the
-// link is up. Called without the lock.
+// link is up. For an invoice (txKey set) whose transaction already has an
+// undelivered invoice in the outbox, it returns that one instead: the
+// terminal must get one message for it, not one per caller. The look-up
+// and the insert are one step under the lock, so callers pushing the same
+// transaction at the same time share a message too. Called without the
+// lock.
 func (h *Hub) addPending(t *term, m protocol.Message, deadline time.Time, txKey string) (*pending, error) {
 	b, err := protocol.Encode(m)
 	if err != nil {
@@ -32,6 +37,10 @@ func (h *Hub) addPending(t *term, m protocol.Message, deadline time.Time, txKey 
 	if h.state != stateOpen {
 		h.mu.Unlock()
 		return nil, ErrClosed
+	}
+	if old := h.byTx[txKey]; txKey != "" && old != nil {
+		h.mu.Unlock()
+		return old, nil
 	}
 	h.outbox[m.ID] = p
 	if txKey != "" {
