@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Endpoint paths under the merchant and payment API bases.
@@ -144,11 +145,14 @@ type merchantOnly struct {
 }
 
 // notFound marks Hesabe's "Request not found" answers (and HTTP 404) as
-// ErrNotFound, keeping the rest of the error.
+// ErrNotFound, keeping the rest of the error. Nothing else is: a look-up
+// that was refused (a 401 or 403 from a front end, any other message
+// without a Hesabe code) says nothing about the invoice, and the engine
+// sends a checkout again only on a real "not found".
 func notFound(err error) error {
 	var herr *Error
 	if errors.As(err, &herr) && herr.Class == permanent && herr.Err == nil &&
-		(herr.HTTPStatus == http.StatusNotFound || herr.Code == codeNone) {
+		(herr.HTTPStatus == http.StatusNotFound || strings.Contains(strings.ToLower(herr.Message.String()), "not found")) {
 		herr.Err = ErrNotFound
 	}
 	return err

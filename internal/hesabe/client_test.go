@@ -485,3 +485,36 @@ func BenchmarkCreatePOSInvoice(b *testing.B) {
 		}
 	}
 }
+
+// TestLookupNotFoundOnlyOnNotFound: a look-up's ErrNotFound is the engine's
+// licence to send a checkout again, so only Hesabe's "Request not found"
+// (or an HTTP 404, or a list without the number) carries it. A refused
+// look-up (a 401 without a Hesabe code, a plain error) is a failed look-up,
+// whatever its class.
+func TestLookupNotFoundOnlyOnNotFound(t *testing.T) {
+	s := startSim(t, hesabesim.DefaultOptions())
+	c := newClient(t, s, nil)
+	ctx := context.Background()
+	if _, err := c.Terminals(ctx); err != nil { // log in first
+		t.Fatal(err)
+	}
+	if _, err := c.FindPOSInvoice(ctx, "PB-none"); !errors.Is(err, hesabe.ErrNotFound) {
+		t.Fatalf("a number the gateway does not know: %v", err)
+	}
+	if _, err := c.GetPOSInvoice(ctx, 999999); !errors.Is(err, hesabe.ErrNotFound) {
+		t.Fatalf("an id the gateway does not know: %v", err)
+	}
+	// A 401 makes the client log in again and retry once: two hits a call.
+	for kind, hits := range map[hesabesim.FaultKind]int{hesabesim.FaultUnauthorized: 2, hesabesim.FaultPlainError: 1} {
+		s.Inject(hesabesim.Fault{Kind: kind, Path: "smartpos-invoices", Count: 2 * hits})
+		if _, err := c.FindPOSInvoice(ctx, "PB-none"); err == nil || errors.Is(err, hesabe.ErrNotFound) {
+			t.Fatalf("FindPOSInvoice refused with %s: %v, want a failed look-up", kind, err)
+		}
+		if _, err := c.GetPOSInvoice(ctx, 999999); err == nil || errors.Is(err, hesabe.ErrNotFound) {
+			t.Fatalf("GetPOSInvoice refused with %s: %v, want a failed look-up", kind, err)
+		}
+		if n := s.Stats().FaultsFired[kind]; n != 2*hits {
+			t.Fatalf("%s fired %d times, want %d", kind, n, 2*hits)
+		}
+	}
+}
