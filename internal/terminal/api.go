@@ -24,7 +24,7 @@ func (h *Hub) knownTerm(id string) (*term, error) {
 
 // PushInvoice shows an invoice on a terminal. It returns nil once the
 // terminal acknowledged it (it is on screen; a TerminalAck event is sent
-// too), an error wrapping ErrBusy (or ErrRefused) if the terminal refused
+// too) or sent the transaction's result (its ack was lost), an error wrapping ErrBusy (or ErrRefused) if the terminal refused
 // it, or, when ctx ends first, an error wrapping ErrNotAcknowledged: the
 // hub then keeps delivering it, across reconnects, until p.Deadline
 // (default: now + DefaultInvoiceTTL) or CancelInvoice. Pushing the same

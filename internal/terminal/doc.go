@@ -37,8 +37,8 @@
 //
 // Invoice and cancel are "reliable" protocol messages (as are the
 // terminal's hello and result): the hub's own outbox (never the MQTT
-// client's store) resends them until the terminal acknowledges them or
-// their deadline passes, at once after every reconnect and every
-// Config.ResendInterval while connected. The terminal acts on a message id
-// once.
+// client's store) resends them until the terminal acknowledges them (an
+// invoice also ends with its transaction's result) or their deadline
+// passes, at once after every reconnect and every Config.ResendInterval
+// while connected. The terminal acts on a message id once.
 package terminal

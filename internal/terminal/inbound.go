@@ -86,6 +86,19 @@ func (h *Hub) inbound(t *term, payload []byte) {
 // result queues a payment result for OnEvent once, and acknowledges it to
 // the terminal only when OnEvent took it.
 func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
+	// A result proves the terminal had the transaction's invoice, even if
+	// its ack was lost: stop offering the invoice (a terminal app that
+	// restarted after the payment would show it again, and the customer
+	// pay twice) and let PushInvoice return.
+	h.mu.Lock()
+	p := h.byTx[t.id+"/"+m.Result.TransactionID]
+	if p != nil {
+		h.settleLocked(p.msg.ID, p, nil)
+	}
+	h.mu.Unlock()
+	if p != nil {
+		h.invoiceAcked(t, p)
+	}
 	if h.handled.Has(t.id, m.ID) {
 		h.send(t, h.ids.Reply(protocol.KindAck, m)) // our ack was lost: again
 		return
@@ -139,10 +152,15 @@ func (h *Hub) settle(t *term, m protocol.Message) {
 	h.settleLocked(m.Ref, p, refusal)
 	h.mu.Unlock()
 	if refusal == nil && p.msg.Kind == protocol.KindInvoice {
-		in := p.msg.Invoice
-		h.events.push(event{ev: pos.TerminalEvent{Kind: pos.TerminalAck, TerminalID: t.id,
-			TransactionID: in.TransactionID, InvoiceNumber: in.InvoiceNumber, At: time.Now()}})
+		h.invoiceAcked(t, p)
 	}
+}
+
+// invoiceAcked reports an invoice the terminal took.
+func (h *Hub) invoiceAcked(t *term, p *pending) {
+	in := p.msg.Invoice
+	h.events.push(event{ev: pos.TerminalEvent{Kind: pos.TerminalAck, TerminalID: t.id,
+		TransactionID: in.TransactionID, InvoiceNumber: in.InvoiceNumber, At: time.Now()}})
 }
 
 // refusalError maps a protocol error to the hub's sentinel errors.

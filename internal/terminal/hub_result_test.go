@@ -1,0 +1,54 @@
+package terminal_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/terminal/protocol"
+)
+
+// TestResultEndsUnackedInvoice: the terminal's ack for an invoice is lost,
+// and the payment ends: its result for that transaction proves the
+// invoice got there. The hub must stop offering the invoice then (a
+// terminal app restarted after the payment would show it again and the
+// customer pay twice), and PushInvoice returns as acknowledged.
+func TestResultEndsUnackedInvoice(t *testing.T) {
+	m, tty := ptyPair(t)
+	rec := newRecorder()
+	h := serialHub(t, tty, rec, nil)
+	term := newRawSerialTerminal(t, m)
+	term.expect(t, protocol.KindIdentify)
+	hello := term.ids.New(protocol.KindHello, "T-1")
+	hello.Hello = &protocol.Hello{Model: "raw"}
+	term.send(t, hello)
+	term.expect(t, protocol.KindAck)
+	rec.wait(t, pos.TerminalConnected, "T-1")
+
+	tx := newTx()
+	pushed := make(chan error, 1)
+	go func() { pushed <- h.PushInvoice(ctxT(t, 30*time.Second), "T-1", invoice(tx)) }()
+	inv := term.expect(t, protocol.KindInvoice) // shown; its ack never arrives
+	if inv.Invoice.TransactionID != tx {
+		t.Fatalf("invoice %+v", inv.Invoice)
+	}
+	res := term.ids.New(protocol.KindResult, "T-1")
+	res.Result = &protocol.Result{TransactionID: tx, InvoiceNumber: inv.Invoice.InvoiceNumber,
+		Outcome: pos.OutcomeApproved, Reference: "AUTH-1", Amount: inv.Invoice.Amount}
+	term.send(t, res)
+	if a := term.expect(t, protocol.KindAck); a.Ref != res.ID {
+		t.Fatalf("ack for %s, want the result %s", a.Ref, res.ID)
+	}
+	if ev := rec.wait(t, pos.TerminalResult, "T-1"); ev.TransactionID != tx {
+		t.Fatalf("result event %+v", ev)
+	}
+	if st, _ := h.Terminal("T-1"); st.Pending != 0 {
+		t.Fatalf("%d messages still waiting for the terminal after its result: the paid invoice would be offered again", st.Pending)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatalf("PushInvoice: %v, want nil (the result shows the invoice got there)", err)
+	}
+	if ev := rec.wait(t, pos.TerminalAck, "T-1"); ev.TransactionID != tx {
+		t.Fatalf("ack event %+v", ev)
+	}
+}
