@@ -221,7 +221,12 @@ func (e *Engine) process(c pos.Checkout) {
 
 // submit sends c (in submitting) to the gateway and records the outcome.
 func (e *Engine) submit(ctx context.Context, c pos.Checkout) {
-	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	// The create must not leave after the checkout's deadline, also when
+	// the client has to log in again first: the call ends at the deadline
+	// (an answer that was on its way then is ambiguous, and the look-up
+	// that follows adopts or expires it).
+	timeout := min(e.opts.CallTimeout, c.Deadline.Sub(e.now()))
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	inv, err := e.gw.CreatePOSInvoice(cctx, e.invoiceRequest(c))
 	cancel()
 	if ctx.Err() != nil {

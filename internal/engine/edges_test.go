@@ -414,3 +414,24 @@ func TestLookupRefusedIsNotAbsent(t *testing.T) {
 	}
 	h.wantOneInvoice(c)
 }
+
+// TestCreateNotSentPastDeadline: the create's call ends at the checkout's
+// deadline. The gateway refuses the first create's token; the client's new
+// login takes longer than the checkout has left, so the create would have
+// gone out after the deadline (and put the invoice on the terminal's
+// screen late). It must not reach the gateway, and the checkout expires.
+func TestCreateNotSentPastDeadline(t *testing.T) {
+	h := newHarness(t, fastOptions(), true)
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.FaultExpireToken, Path: "smartpos-transaction", Count: 1})
+	h.sim.Inject(hesabesim.Fault{Kind: hesabesim.FaultLatency, Latency: 1500 * time.Millisecond, Path: "login", Count: 1})
+	req := checkoutReq(termA, "late-login", 1500)
+	req.Deadline = time.Second
+	c := h.create(req)
+	c = h.waitFor(c.ID, pos.StateExpired, pos.StateSent, pos.StateOnTerminal, pos.StatePaid, pos.StateCanceled)
+	if c.State != pos.StateExpired {
+		t.Fatalf("checkout %s, want expired: %+v", c.State, c.History)
+	}
+	if n := h.invoices(c); n != 0 {
+		t.Fatalf("%d invoices at the gateway, created after the deadline", n)
+	}
+}
