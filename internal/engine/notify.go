@@ -16,12 +16,71 @@ import (
 const subscriberBuffer = 256
 
 // notifier fans committed changes out to subscribers and to Wait calls.
+//
+// Changes are committed in order by the store's one committer, but each
+// is published by the goroutine that made it, after its commit returned:
+// two changes of one checkout made at once (a till's cancel and the
+// terminal's result) can reach publish in the other order. publish
+// therefore drops a change older than the last one it published for that
+// checkout (fewer transitions, or as many and an earlier UpdatedAt: the
+// store stamps each change in commit order), so a subscriber's last event
+// for a checkout is its latest state, never a stale one after it.
 type notifier struct {
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
 	waiters map[string]map[chan struct{}]struct{} // checkout id → waiting calls
 	closed  bool
 	dropped atomic.Int64
+	stale   atomic.Int64 // changes not published: a later one was already
+
+	// The last change published per checkout, for the recentChanges most
+	// recently published checkouts (a reordering is a matter of
+	// microseconds; older ones need no memory).
+	last  map[string]revision
+	order []string // ring of the ids in last, oldest at next
+	next  int
+}
+
+// recentChanges bounds the notifier's memory of published changes.
+const recentChanges = 4096
+
+// revision orders the committed versions of one checkout.
+type revision struct {
+	transitions int
+	updated     time.Time
+}
+
+func revisionOf(c pos.Checkout) revision {
+	return revision{transitions: len(c.History), updated: c.UpdatedAt}
+}
+
+func (r revision) before(o revision) bool {
+	if r.transitions != o.transitions {
+		return r.transitions < o.transitions
+	}
+	return r.updated.Before(o.updated)
+}
+
+// fresh reports whether c is not older than the last change published for
+// its checkout, and remembers it. n.mu is held.
+func (n *notifier) fresh(c pos.Checkout) bool {
+	rev := revisionOf(c)
+	if last, ok := n.last[c.ID]; ok {
+		if rev.before(last) {
+			return false
+		}
+		n.last[c.ID] = rev
+		return true
+	}
+	if len(n.order) < recentChanges {
+		n.order = append(n.order, c.ID)
+	} else {
+		delete(n.last, n.order[n.next])
+		n.order[n.next] = c.ID
+		n.next = (n.next + 1) % recentChanges
+	}
+	n.last[c.ID] = rev
+	return true
 }
 
 type subscriber struct {
@@ -32,12 +91,17 @@ type subscriber struct {
 func (n *notifier) init() {
 	n.subs = map[*subscriber]struct{}{}
 	n.waiters = map[string]map[chan struct{}]struct{}{}
+	n.last = map[string]revision{}
 }
 
 // publish is called after a change is committed. It never blocks.
 func (n *notifier) publish(c pos.Checkout) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if !n.fresh(c) {
+		n.stale.Add(1)
+		return
+	}
 	for s := range n.subs {
 		select {
 		case s.ch <- c:
@@ -95,10 +159,11 @@ func (n *notifier) closeAll() {
 	clear(n.waiters)
 }
 
-// Subscribe delivers every committed checkout change, in commit order,
-// until cancel is called or the engine closes (then the channel is
-// closed). A subscriber that does not keep up loses changes instead of
-// blocking the engine; it should re-read what it cares about.
+// Subscribe delivers every committed checkout change until cancel is
+// called or the engine closes (then the channel is closed). A change older
+// than one already delivered for its checkout is dropped, so the last one
+// seen is the latest. A subscriber that does not keep up loses changes
+// instead of blocking the engine; it should re-read what it cares about.
 func (e *Engine) Subscribe() (<-chan pos.Checkout, func()) {
 	s := &subscriber{ch: make(chan pos.Checkout, subscriberBuffer)}
 	n := &e.notify
