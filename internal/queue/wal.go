@@ -352,11 +352,11 @@ func (w *wal) forgetApplied() {
 	}
 }
 
-// restart starts writing at offset 0 again once everything in the log is
-// applied. If the database cannot apply (a disk error), the log keeps
-// growing instead: accepts stay durable.
-func (w *wal) restart() {
-	last := w.nextSeq - 1
+// restart starts writing at offset 0 again once everything in the log
+// (through last) is applied, and reports whether it did. If the database
+// cannot apply (a disk error), the log keeps growing instead: accepts
+// stay durable.
+func (w *wal) restart(last uint64) bool {
 	t0 := time.Now()
 	defer func() { w.stalled.Add(int64(time.Since(t0))) }()
 	for {
@@ -364,10 +364,10 @@ func (w *wal) restart() {
 		if applied >= last {
 			w.forgetApplied()
 			w.off = 0
-			return
+			return true
 		}
 		if err != nil {
-			return
+			return false
 		}
 		w.poke()
 		<-ch

@@ -163,6 +163,11 @@ func (w *wal) loop() {
 		if len(g.logged) > 0 {
 			t0 := time.Now()
 			err = w.flush()
+			if errors.Is(err, errLogGrow) && w.off > 0 && w.restart(g.from-1) {
+				// The disk takes no more: what the log holds is applied,
+				// so the group goes at offset 0, inside the file.
+				err = w.flush()
+			}
 			d := time.Since(t0)
 			w.flushing.Add(int64(d))
 			wait = min(4*d, maxFillWait)
@@ -188,7 +193,7 @@ func (w *wal) loop() {
 		}
 		clear(calls)
 		if w.off >= walCap {
-			w.restart()
+			w.restart(w.nextSeq - 1)
 		}
 	}
 }
@@ -327,18 +332,20 @@ func (w *wal) appendFrame(seq uint64, enc []byte) {
 	w.buf = b
 }
 
+// errLogGrow: the log file could not be extended (disk full); only the
+// group being written fails.
+var errLogGrow = errors.New("queue: grow accept log")
+
 // flush writes the group at the log's end and fdatasyncs it. A failure
-// to grow the file rejects the group only; a failed write or flush
-// breaks the log (what the kernel did with the pages is unknown).
+// to grow the file rejects the group only (errLogGrow); a failed write or
+// flush breaks the log (what the kernel did with the pages is unknown).
 func (w *wal) flush() error {
 	end := w.off + int64(len(w.buf))
 	if end > w.size {
-		size := (end/walChunk + 1) * walChunk
-		if _, err := w.f.WriteAt(make([]byte, size-w.size), w.size); err != nil {
+		if err := w.grow(end); err != nil {
 			w.s.opt.Logger.Error("queue: grow accept log", "log", w.path, "err", err)
-			return fmt.Errorf("queue: grow accept log: %w", err)
+			return fmt.Errorf("%w: %w", errLogGrow, err)
 		}
-		w.size = size
 	}
 	if _, err := w.f.WriteAt(w.buf, w.off); err != nil {
 		return w.fail(fmt.Errorf("write: %w", err))
@@ -348,6 +355,22 @@ func (w *wal) flush() error {
 	}
 	w.off = end
 	w.batches.Add(1)
+	return nil
+}
+
+// grow extends the file with written zeros to a chunk past end, or, when
+// the disk will not take a chunk, to end (a page boundary).
+func (w *wal) grow(end int64) error {
+	size := (end/walChunk + 1) * walChunk
+	_, err := w.f.WriteAt(make([]byte, size-w.size), w.size)
+	if err != nil {
+		size = end
+		_, err = w.f.WriteAt(make([]byte, size-w.size), w.size)
+	}
+	if err != nil {
+		return err
+	}
+	w.size = size
 	return nil
 }
 
