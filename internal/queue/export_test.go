@@ -28,7 +28,8 @@ func AcceptLogStats(s *Store) (groups, logged int64, stalled, flushing time.Dura
 // HoldApply stops (or lets go) the committer's applying of the accept
 // log: what is accepted meanwhile is only in the log, as after a crash
 // between a flush and its apply. Reads would wait for it: tests read the
-// files, or let go first.
+// files, or let go first. The log does not wait for the apply at its
+// restart size meanwhile: it keeps growing, as when applying fails.
 func HoldApply(s *Store, hold bool) {
 	s.wal.hold.Store(hold)
 	if !hold {

@@ -366,8 +366,8 @@ func (w *wal) restart(last uint64) bool {
 			w.off = 0
 			return true
 		}
-		if err != nil {
-			return false
+		if err != nil || w.hold.Load() {
+			return false // tests holding the apply: as if it failed
 		}
 		w.poke()
 		<-ch

@@ -524,8 +524,7 @@ func FuzzAcceptLog(f *testing.F) {
 
 // TestAcceptLogLongBacklog: a backlog of more than one transaction's
 // worth (applyMax, 4,096) is applied in several transactions, in order,
-// as soon as it is let go. (6,000 checkouts stay below the log's restart
-// size even in groups of one page each: held, a restart would wait.)
+// as soon as it is let go.
 func TestAcceptLogLongBacklog(t *testing.T) {
 	s, _ := MustOpen(t)
 	queue.HoldApply(s, true)
@@ -757,8 +756,6 @@ func TestAcceptLogHugeCheckout(t *testing.T) {
 		}
 		return
 	}
-	// The log is past its restart size now: the writer waits for the
-	// apply, so take the crash image before letting go.
 	db, log := snapshot(t, path)
 	queue.HoldApply(s, false)
 	s = MustOpenPath(t, restore(t, db, log), queue.Options{})
