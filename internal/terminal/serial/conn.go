@@ -108,10 +108,17 @@ type Conn struct {
 	data  chan writeReq
 	acks  chan Frame
 	done  chan struct{}
-	wg    sync.WaitGroup
 	once  sync.Once
 	errMu sync.Mutex
 	err   error
+
+	// readDone and writeDone close when readLoop and writeLoop end.
+	readDone, writeDone chan struct{}
+	// writing: writeLoop is inside port.Write, which may never return
+	// (a far end that stopped reading; closing the port does not end a
+	// blocked write). Guarded by wmu.
+	wmu     sync.Mutex
+	writing bool
 
 	stats struct {
 		framesIn, framesOut, retransmits, duplicates, naksIn, naksOut atomic.Uint64
@@ -136,8 +143,10 @@ func NewConn(port io.ReadWriteCloser, cfg ConnConfig) *Conn {
 		data: make(chan writeReq),
 		acks: make(chan Frame, 8),
 		done: make(chan struct{}),
+
+		readDone:  make(chan struct{}),
+		writeDone: make(chan struct{}),
 	}
-	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
 	return c
@@ -153,10 +162,20 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Close closes the port and waits for the connection's goroutines.
+// Close closes the port and waits for the connection's goroutines, except
+// for a write to the port that is under way: one the far end never takes
+// (it stopped reading) does not end when the port is closed, so Close
+// leaves it behind; it ends when the far end reads or goes away, and
+// nothing more is written after it.
 func (c *Conn) Close() error {
 	c.fail(ErrClosed)
-	c.wg.Wait()
+	<-c.readDone
+	c.wmu.Lock()
+	writing := c.writing
+	c.wmu.Unlock()
+	if !writing {
+		<-c.writeDone // it writes nothing more now that done is closed
+	}
 	return nil
 }
 
@@ -254,13 +273,17 @@ func (c *Conn) write(ctx context.Context, frame []byte) error {
 		return err
 	case <-c.done:
 		return fmt.Errorf("%w: %v", ErrClosed, c.Err())
+	case <-ctx.Done():
+		// The write is stuck (the far end stopped reading); it may
+		// still go out later, which is harmless.
+		return ctx.Err()
 	}
 }
 
 // writeLoop owns the port's write side. Control frames go first so an ACK
 // is never stuck behind a long data frame of ours.
 func (c *Conn) writeLoop() {
-	defer c.wg.Done()
+	defer close(c.writeDone)
 	for {
 		select {
 		case b := <-c.ctl:
@@ -289,7 +312,20 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) writeFrame(b []byte) bool {
-	if _, err := c.port.Write(b); err != nil {
+	c.wmu.Lock()
+	select {
+	case <-c.done:
+		c.wmu.Unlock()
+		return false
+	default:
+	}
+	c.writing = true
+	c.wmu.Unlock()
+	_, err := c.port.Write(b)
+	c.wmu.Lock()
+	c.writing = false
+	c.wmu.Unlock()
+	if err != nil {
 		c.fail(fmt.Errorf("serial write: %w", err))
 		return false
 	}
@@ -330,7 +366,7 @@ func (c *Conn) drain(frames []Frame, bad []*FrameError) ([]Frame, []*FrameError)
 }
 
 func (c *Conn) readLoop() {
-	defer c.wg.Done()
+	defer close(c.readDone)
 	buf := make([]byte, 4096)
 	var (
 		last     time.Time
