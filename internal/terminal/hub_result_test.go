@@ -52,3 +52,47 @@ func TestResultEndsUnackedInvoice(t *testing.T) {
 		t.Fatalf("ack event %+v", ev)
 	}
 }
+
+// TestResultWithNullAmount: a terminal app whose JSON library writes
+// absent optional fields as null ("amount":null, like "reference":null)
+// reports a payment. A refusal would end the result's resends for good
+// (an error answers a reliable message), losing the payment: the result
+// is taken and acknowledged.
+func TestResultWithNullAmount(t *testing.T) {
+	m, tty := ptyPair(t)
+	rec := newRecorder()
+	serialHub(t, tty, rec, nil)
+	term := newRawSerialTerminal(t, m)
+	term.expect(t, protocol.KindIdentify)
+	hello := term.ids.New(protocol.KindHello, "T-1")
+	hello.Hello = &protocol.Hello{Model: "raw"}
+	term.send(t, hello)
+	term.expect(t, protocol.KindAck)
+
+	tx := newTx()
+	res := `{"v":1,"kind":"result","id":"r-null-1","terminal_id":"T-1","ref":null,"ts":null,"result":` +
+		`{"transaction_id":"` + tx + `","invoice_number":null,"outcome":"approved","reference":"AUTH-9","reason":null,"amount":null}}`
+	if err := term.conn.Send(ctxT(t, 10*time.Second), []byte(res)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case a := <-term.in:
+			if a.Kind == protocol.KindError {
+				t.Fatalf("result refused: %+v", a.Error)
+			}
+			if a.Kind != protocol.KindAck {
+				continue
+			}
+			if a.Ref != "r-null-1" {
+				t.Fatalf("ack for %s", a.Ref)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("no answer to the result")
+		}
+		break
+	}
+	if ev := rec.wait(t, pos.TerminalResult, "T-1"); ev.TransactionID != tx || ev.Outcome != pos.OutcomeApproved || ev.Reference != "AUTH-9" {
+		t.Fatalf("result event %+v", ev)
+	}
+}

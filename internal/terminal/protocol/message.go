@@ -134,6 +134,26 @@ type Result struct {
 	Amount    pos.Money `json:"amount,omitempty"`
 }
 
+// UnmarshalJSON reads a result. An "amount" of null counts as absent, as
+// null does for every other optional field (pos.Money itself refuses
+// null): a terminal whose JSON library writes absent fields as null must
+// not have its payment refused, which would end the result's resends.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	type plain Result
+	var v struct {
+		plain
+		Amount json.RawMessage `json:"amount"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Result(v.plain)
+	if len(v.Amount) == 0 || string(v.Amount) == "null" {
+		return nil
+	}
+	return json.Unmarshal(v.Amount, &r.Amount)
+}
+
 // Status is whether the terminal can take an invoice.
 type Status struct {
 	State         State  `json:"state"`

@@ -95,6 +95,26 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestResultNullFields: null stands for an absent optional field,
+// amount included; a bad amount is still refused.
+func TestResultNullFields(t *testing.T) {
+	m, err := protocol.Decode([]byte(`{"v":1,"kind":"result","id":"r1","terminal_id":"T","ref":null,"ts":null,` +
+		`"result":{"transaction_id":"x","invoice_number":null,"outcome":"approved","reference":null,"reason":null,"amount":null}}`))
+	if err != nil || m.Result.Amount != 0 || m.Result.Outcome != "approved" {
+		t.Fatalf("%+v, %v", m.Result, err)
+	}
+	m, err = protocol.Decode([]byte(`{"v":1,"kind":"result","id":"r2","terminal_id":"T","result":{"transaction_id":"x","outcome":"declined","amount":0.25}}`))
+	if err != nil || m.Result.Amount != 250 {
+		t.Fatalf("%+v, %v", m.Result, err)
+	}
+	for _, bad := range []string{`"1.0001"`, `"x"`, `{}`, `[]`, `true`} {
+		_, err := protocol.Decode([]byte(`{"v":1,"kind":"result","id":"r3","terminal_id":"T","result":{"transaction_id":"x","outcome":"approved","amount":` + bad + `}}`))
+		if !errors.Is(err, protocol.ErrInvalid) {
+			t.Errorf("amount %s: %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
 func TestUnknownFieldsIgnored(t *testing.T) {
 	m, err := protocol.Decode([]byte(`{"v":1,"kind":"status","id":"t1","terminal_id":"T","status":{"state":"busy","battery":80},"extra":true}`))
 	if err != nil || m.Status.State != protocol.StateBusy {
