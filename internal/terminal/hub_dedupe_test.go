@@ -47,14 +47,15 @@ func (r *rawSerialTerminal) send(t *testing.T, m protocol.Message) {
 	}
 }
 
-// expect returns the next message of kind (others skipped).
+// expect returns the next message of kind (others skipped), or the next
+// message of any kind for "".
 func (r *rawSerialTerminal) expect(t *testing.T, kind protocol.Kind) protocol.Message {
 	t.Helper()
 	timeout := time.After(15 * time.Second)
 	for {
 		select {
 		case m := <-r.in:
-			if m.Kind == kind {
+			if m.Kind == kind || kind == "" {
 				return m
 			}
 		case <-timeout:
@@ -235,5 +236,40 @@ func TestSimOverSocatCable(t *testing.T) {
 	}
 	if ev := rec.wait(t, pos.TerminalResult, "T-1"); ev.TransactionID != tx2 {
 		t.Fatalf("%+v", ev)
+	}
+}
+
+// TestHubNeverRefusesAnswers: a terminal in the wrong port (it names
+// another terminal) refuses what the bridge sends it with an error. The
+// bridge must not refuse that error in turn: two sides refusing each
+// other's refusals send errors back and forth at line speed for ever.
+func TestHubNeverRefusesAnswers(t *testing.T) {
+	m, tty := ptyPair(t)
+	rec := newRecorder()
+	serialHub(t, tty, rec, nil)
+	term := newRawSerialTerminal(t, m)
+	term.expect(t, protocol.KindIdentify)
+	hello := term.ids.New(protocol.KindHello, "T-1")
+	hello.Hello = &protocol.Hello{Model: "raw"}
+	term.send(t, hello)
+	term.expect(t, protocol.KindAck)
+
+	for _, k := range []protocol.Kind{protocol.KindError, protocol.KindAck, protocol.KindPong} {
+		answer := term.ids.New(k, "T-2") // names another terminal
+		answer.Ref = "b0123abcd-1"
+		if k == protocol.KindError {
+			answer.Error = &protocol.Error{Code: protocol.ErrCodeWrongTerminal, Message: "this is terminal T-2"}
+		}
+		term.send(t, answer)
+		// The hub handles a link's messages in order and sends its
+		// replies in order: anything it says about the answer comes
+		// before the pong.
+		ping := term.ids.New(protocol.KindPing, "T-1")
+		term.send(t, ping)
+		for got := term.expect(t, ""); got.Kind != protocol.KindPong; got = term.expect(t, "") {
+			if got.Kind == protocol.KindError {
+				t.Fatalf("the hub refused a terminal's %s: %+v", k, got.Error)
+			}
+		}
 	}
 }

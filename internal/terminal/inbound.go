@@ -31,15 +31,17 @@ func (h *Hub) inbound(t *term, payload []byte) {
 	})
 	if err != nil {
 		h.log.Warn("bad message from terminal", "terminal", t.id, "err", err)
-		if m.Kind != protocol.KindAck && m.Kind != protocol.KindError && m.Kind != protocol.KindPong {
+		if m.Kind.Refusable() {
 			h.send(t, h.ids.Refusal(m, t.id, err))
 		}
 		return
 	}
 	if m.TerminalID != t.id {
 		h.log.Warn("message names another terminal: is a cable in the wrong port?", "terminal", t.id, "named", m.TerminalID)
-		h.send(t, h.ids.Refusal(m, t.id, &protocol.RefusalError{Code: protocol.ErrCodeWrongTerminal,
-			Message: fmt.Sprintf("this link serves terminal %s", t.id)}))
+		if m.Kind.Refusable() {
+			h.send(t, h.ids.Refusal(m, t.id, &protocol.RefusalError{Code: protocol.ErrCodeWrongTerminal,
+				Message: fmt.Sprintf("this link serves terminal %s", t.id)}))
+		}
 		return
 	}
 	if !t.known {

@@ -65,6 +65,14 @@ func (k Kind) Reliable() bool {
 	return false
 }
 
+// Refusable reports whether a message of kind k that cannot be taken is
+// answered with an error. Answers (ack, error, pong) never are: two sides
+// refusing each other's refusals (a terminal in another terminal's port)
+// would send errors back and forth for ever.
+func (k Kind) Refusable() bool {
+	return k != KindAck && k != KindError && k != KindPong
+}
+
 // Valid reports whether k is a kind this version defines.
 func (k Kind) Valid() bool {
 	for _, v := range Kinds {

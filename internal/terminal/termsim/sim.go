@@ -215,7 +215,7 @@ func (s *sim) refuse(ctx context.Context, m protocol.Message, code protocol.Erro
 func (s *sim) handle(ctx context.Context, p []byte) {
 	m, err := protocol.Decode(p)
 	if err != nil {
-		if m.Kind != protocol.KindAck && m.Kind != protocol.KindError {
+		if m.Kind.Refusable() {
 			s.send(ctx, s.encode(s.ids.Refusal(m, s.cfg.TerminalID, err)))
 		}
 		return
@@ -224,7 +224,9 @@ func (s *sim) handle(ctx context.Context, p []byte) {
 		return // a hung app answers nothing
 	}
 	if m.TerminalID != s.cfg.TerminalID {
-		s.refuse(ctx, m, protocol.ErrCodeWrongTerminal, "this is terminal "+s.cfg.TerminalID)
+		if m.Kind.Refusable() {
+			s.refuse(ctx, m, protocol.ErrCodeWrongTerminal, "this is terminal "+s.cfg.TerminalID)
+		}
 		return
 	}
 	if b, ok := s.replies[m.ID]; ok {

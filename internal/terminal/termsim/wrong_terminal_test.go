@@ -1,0 +1,101 @@
+package termsim_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/posbridge/posbridge/internal/terminal/protocol"
+	"github.com/posbridge/posbridge/internal/terminal/serial"
+	"github.com/posbridge/posbridge/internal/terminal/termsim"
+)
+
+// TestSimNeverRefusesAnswers: the simulator plugged into the port of
+// another terminal gets the bridge's refusals (wrong_terminal) and its
+// acks and pongs naming that terminal. It must not refuse them in turn:
+// two sides refusing each other's refusals send errors back and forth
+// at line speed for ever.
+func TestSimNeverRefusesAnswers(t *testing.T) {
+	raw, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A non-blocking master goes through Go's poller, so Close ends a
+	// pending Read.
+	fd, err := syscall.Dup(int(raw.Fd()))
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	master := os.NewFile(uintptr(fd), "ptmx")
+	t.Cleanup(func() { master.Close(); tty.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- termsim.Run(ctx, termsim.Config{TerminalID: "T-2", Port: master,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	in := make(chan protocol.Message, 64)
+	port, err := serial.OpenPort(tty.Name(), 115200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge := serial.NewConn(port, serial.ConnConfig{OnData: func(p []byte) {
+		if m, err := protocol.Decode(p); err == nil {
+			in <- m
+		}
+	}})
+	t.Cleanup(func() { bridge.Close() })
+	ids := protocol.NewIDGen("b")
+	send := func(m protocol.Message) {
+		t.Helper()
+		b, err := protocol.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := bridge.Send(sctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() protocol.Message {
+		t.Helper()
+		select {
+		case m := <-in:
+			return m
+		case <-time.After(15 * time.Second):
+			t.Fatal("the simulator said nothing")
+		}
+		return protocol.Message{}
+	}
+
+	for _, k := range []protocol.Kind{protocol.KindError, protocol.KindAck, protocol.KindPong} {
+		answer := ids.New(k, "T-1") // the terminal this port was meant for
+		answer.Ref = "t0123abcd-1"
+		if k == protocol.KindError {
+			answer.Error = &protocol.Error{Code: protocol.ErrCodeWrongTerminal, Message: "this link serves terminal T-1"}
+		}
+		send(answer)
+		// The simulator handles messages in order: anything it says
+		// about the answer comes before the pong.
+		send(ids.New(protocol.KindPing, "T-2"))
+		for got := next(); got.Kind != protocol.KindPong; got = next() {
+			if got.Kind == protocol.KindError {
+				t.Fatalf("the simulator refused the bridge's %s: %+v", k, got.Error)
+			}
+		}
+	}
+}
