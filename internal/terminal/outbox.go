@@ -89,6 +89,12 @@ func (h *Hub) send(t *term, m protocol.Message) {
 }
 
 func (h *Hub) enqueue(t *term, m outMsg) {
+	if !t.known {
+		// A terminal heard on the broker but not configured has no
+		// txLoop: the hub does not talk to it, and a queued message
+		// would stay in memory for good (one per message it sends).
+		return
+	}
 	t.qmu.Lock()
 	t.q = append(t.q, m)
 	t.qmu.Unlock()
