@@ -117,6 +117,11 @@ func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
 	ev := pos.TerminalEvent{Kind: pos.TerminalResult, TerminalID: t.id, TransactionID: r.TransactionID,
 		InvoiceNumber: r.InvoiceNumber, Outcome: r.Outcome, Reference: r.Reference, Reason: r.Reason, At: now}
 	h.events.push(event{ev: ev, done: func(err error) {
+		if err == nil {
+			// Handled before it stops being in flight: a resend arriving
+			// in between is answered as handled, not delivered again.
+			h.handled.Add(t.id, m.ID)
+		}
 		h.mu.Lock()
 		delete(h.inflight, key)
 		h.mu.Unlock()
@@ -125,7 +130,6 @@ func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
 				"transaction", r.TransactionID, "err", err)
 			return
 		}
-		h.handled.Add(t.id, m.ID)
 		h.send(t, h.ids.Reply(protocol.KindAck, m))
 	}})
 }

@@ -105,8 +105,11 @@ func newClient(cfg Config, h clientHooks) (*client, error) {
 			h.onConnect()
 		}
 	})
-	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		if h.onLost != nil {
+	o.SetConnectionLostHandler(func(pc paho.Client, err error) {
+		// paho runs this and the connect handler on goroutines of their
+		// own: a loss reported after the reconnect it caused already
+		// completed is old news, and would mark a live link down.
+		if h.onLost != nil && !pc.IsConnectionOpen() {
 			h.onLost(err)
 		}
 	})
