@@ -98,7 +98,9 @@ func (n *notifier) init() {
 func (n *notifier) publish(c pos.Checkout) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.fresh(c) {
+	// Only subscribers see the changes themselves (a Wait reads the store
+	// when woken), so without any there is nothing to keep in order.
+	if len(n.subs) > 0 && !n.fresh(c) {
 		n.stale.Add(1)
 		return
 	}

@@ -54,6 +54,7 @@ func TestPublishDropsStaleChanges(t *testing.T) {
 func TestPublishMemoryBounded(t *testing.T) {
 	var n notifier
 	n.init()
+	n.subs[&subscriber{ch: make(chan pos.Checkout)}] = struct{}{} // full: every change is dropped there
 	t0 := time.Now()
 	for i := range 3 * recentChanges {
 		n.publish(change(fmt.Sprint("co_", i), pos.StateQueued, 1, t0))
