@@ -106,20 +106,7 @@ func TestLateWatchReloadedPastManyFinished(t *testing.T) {
 	}
 	// Then one that expired at the terminal after its invoice was sent.
 	c := h.create(checkoutReq(termA, "late", 1500))
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
-		TerminalID: termA, InvoiceNumber: c.InvoiceNumber})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "invoice created", func(c *pos.Checkout) error {
-		c.InvoiceID, c.TransactionID = inv.ID, inv.TransactionID
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	inv := h.leftSent(c)
 	if _, err := h.store.Transition(ctx, c.ID, pos.StateExpired, "not paid by its deadline", func(c *pos.Checkout) error {
 		c.Result = &pos.Result{Reason: "not paid by its deadline; watched for a late payment", Source: "bridge", At: time.Now()}
 		return nil
@@ -157,20 +144,7 @@ func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
 	// Left by the last run: sent, the till's cancel stored, the link never
 	// asked.
 	c := h.create(checkoutReq(termA, "k1", 1500))
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
-		TerminalID: termA, InvoiceNumber: c.InvoiceNumber})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "invoice created", func(c *pos.Checkout) error {
-		c.InvoiceID, c.TransactionID = inv.ID, inv.TransactionID
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	h.leftSent(c)
 	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "", func(c *pos.Checkout) error {
 		c.CancelRequested, c.CancelRequestedAt = true, time.Now()
 		return nil
@@ -199,22 +173,12 @@ func TestAdoptedPastDeadlineNotPushed(t *testing.T) {
 		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
 			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
 	}
-	ctx := context.Background()
 	r := checkoutReq(termA, "k1", 1500)
 	r.Deadline = 50 * time.Millisecond
 	c := h.create(r)
 	// The last run's attempt failed in a way that may have created the
 	// invoice, and it was created.
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
-		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
-		t.Fatal(err)
-	}
+	h.leftUnknown(c)
 	eventually(t, "deadline passed", func() bool { return !time.Now().Before(c.Deadline) })
 	h.open()
 	c = h.waitFor(c.ID, pos.StateCanceled, pos.StateExpired, pos.StatePaid)
@@ -318,16 +282,7 @@ func TestAdoptedCancelRequestedNotPushed(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := h.create(checkoutReq(termA, "k1", 1500))
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
-		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
-		t.Fatal(err)
-	}
+	h.leftUnknown(c)
 	got, err := h.eng.Cancel(ctx, c.ID)
 	if err != nil || got.State != pos.StateQueued || !got.CancelRequested {
 		t.Fatalf("cancel: %v %+v", err, got)
@@ -366,16 +321,7 @@ func TestCancelGraceFromAdoption(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := h.create(checkoutReq(termA, "k1", 1500))
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.client.CreatePOSInvoice(ctx, hesabe.POSInvoiceRequest{CustomerName: "Salman", Amount: 1500,
-		TerminalID: termA, InvoiceNumber: c.InvoiceNumber}); err != nil {
-		t.Fatal(err)
-	}
+	h.leftUnknown(c)
 	// The till's cancel, stored a grace period ago.
 	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "", func(c *pos.Checkout) error {
 		c.CancelRequested, c.CancelRequestedAt = true, time.Now().Add(-time.Minute)
@@ -434,4 +380,48 @@ func TestCreateNotSentPastDeadline(t *testing.T) {
 	if n := h.invoices(c); n != 0 {
 		t.Fatalf("%d invoices at the gateway, created after the deadline", n)
 	}
+}
+
+// leftSent stores queued checkout c as a run that stopped after creating
+// its invoice leaves it: sent, with the invoice's ids.
+func (h *harness) leftSent(c pos.Checkout) *hesabe.POSInvoice {
+	h.t.Helper()
+	ctx := context.Background()
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		h.t.Fatal(err)
+	}
+	inv := h.invoiceAt(c)
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSent, "invoice created", func(c *pos.Checkout) error {
+		c.InvoiceID, c.TransactionID = inv.ID, inv.TransactionID
+		return nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return inv
+}
+
+// leftUnknown stores queued checkout c as a run leaves it after an
+// attempt whose outcome it could not learn (queued again, Attempts 1),
+// and creates its invoice at the gateway: the attempt had reached it.
+func (h *harness) leftUnknown(c pos.Checkout) {
+	h.t.Helper()
+	ctx := context.Background()
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateSubmitting, "submitting", nil); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.store.Transition(ctx, c.ID, pos.StateQueued, "outcome unknown, look-up failed", nil); err != nil {
+		h.t.Fatal(err)
+	}
+	h.invoiceAt(c)
+}
+
+// invoiceAt creates c's invoice at the gateway, as the bridge would.
+func (h *harness) invoiceAt(c pos.Checkout) *hesabe.POSInvoice {
+	h.t.Helper()
+	inv, err := h.client.CreatePOSInvoice(context.Background(), hesabe.POSInvoiceRequest{CustomerName: c.Customer.Name,
+		Amount: c.Amount, TerminalID: c.TerminalID, InvoiceNumber: c.InvoiceNumber})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return inv
 }
