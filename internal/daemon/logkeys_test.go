@@ -1,36 +1,17 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/api"
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// lockedBuffer is a bytes.Buffer the daemon's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // logKeys returns the keys of one slog text line, in order.
 func logKeys(line string) ([]string, error) {
@@ -62,7 +43,7 @@ func logKeys(line string) ([]string, error) {
 // A repeated key ("component=terminal component=mqtt-broker") is ambiguous
 // to a technician's log tools: JSON parsers keep only one of them.
 func TestLogLinesHaveUniqueKeys(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true,

@@ -5,44 +5,12 @@ import (
 	"errors"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/serial"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// fillTTY fills the output side of the tty at path until a write would
-// block: from then on nothing written to the port gets through until the
-// far end (the pty master) reads, as with a terminal app that hangs and
-// stops reading its port, or a USB device that stops draining.
-func fillTTY(t testing.TB, path string) {
-	t.Helper()
-	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer syscall.Close(fd)
-	buf := make([]byte, 4096)
-	// The kernel moves what was written on to the master's side in the
-	// background, making room again for a while: full means a few rounds
-	// in a row that take nothing.
-	for total, idle := 0, 0; idle < 3; time.Sleep(20 * time.Millisecond) {
-		idle++
-		for {
-			n, err := syscall.Write(fd, buf)
-			if errors.Is(err, syscall.EAGAIN) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("fill %s: %v", path, err)
-			}
-			if idle, total = 0, total+n; total > 64<<20 {
-				t.Fatalf("%s takes everything written to it", path)
-			}
-		}
-	}
-}
 
 // waitStuckWrite waits until a Conn's writer is inside the port's Write.
 // With the tty full, it cannot come out again.
@@ -77,7 +45,7 @@ func TestConnFarEndStopsReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillTTY(t, path) // after the open, which sets raw mode
+	testutil.FillTTY(t, path) // after the open, which sets raw mode
 	c := serial.NewConn(p, serial.ConnConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	sent := make(chan error, 1)
@@ -100,7 +68,7 @@ func TestLinkResetFarEndStopsReading(t *testing.T) {
 	h := startLink(t, serial.LinkConfig{Port: serial.PortSpec{Path: path}})
 	t.Cleanup(unplug) // before the link stops: frees a stuck write if the test fails
 	h.waitUp(t)
-	fillTTY(t, path)
+	testutil.FillTTY(t, path)
 	go h.link.Send(context.Background(), []byte(`{"kind":"ping"}`))
 	waitStuckWrite(t)
 	h.link.Reset()

@@ -1,0 +1,42 @@
+//go:build unix
+
+package testutil
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FillTTY fills the output side of the tty at path until it takes no
+// more: from then on nothing written to the port gets through until the
+// far end (the pty master) reads, as with a terminal app that hangs and
+// stops reading its port, or a USB device that stops draining.
+func FillTTY(t testing.TB, path string) {
+	t.Helper()
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 4096)
+	// The kernel moves what was written on to the master's side in the
+	// background, making room again for a while: full means a few rounds
+	// in a row that take nothing.
+	for total, idle := 0, 0; idle < 3; time.Sleep(20 * time.Millisecond) {
+		idle++
+		for {
+			n, err := syscall.Write(fd, buf)
+			if errors.Is(err, syscall.EAGAIN) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("fill %s: %v", path, err)
+			}
+			if idle, total = 0, total+n; total > 64<<20 {
+				t.Fatalf("%s takes everything written to it", path)
+			}
+		}
+	}
+}
