@@ -136,10 +136,7 @@ func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
 	opts.Terminal = link
 	h := newHarness(t, opts, false)
 	link.eng = func() *engine.Engine { return h.eng }
-	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
-		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
-			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
-	}
+	link.onCancel = canceledOnTerminal
 	ctx := context.Background()
 	// Left by the last run: sent, the till's cancel stored, the link never
 	// asked.
@@ -169,10 +166,7 @@ func TestAdoptedPastDeadlineNotPushed(t *testing.T) {
 	opts.Terminal = link
 	h := newHarness(t, opts, false)
 	link.eng = func() *engine.Engine { return h.eng }
-	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
-		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
-			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
-	}
+	link.onCancel = canceledOnTerminal
 	r := checkoutReq(termA, "k1", 1500)
 	r.Deadline = 50 * time.Millisecond
 	c := h.create(r)
@@ -276,10 +270,7 @@ func TestAdoptedCancelRequestedNotPushed(t *testing.T) {
 	opts.Terminal = link
 	h := newHarness(t, opts, false)
 	link.eng = func() *engine.Engine { return h.eng }
-	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
-		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
-			Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
-	}
+	link.onCancel = canceledOnTerminal
 	ctx := context.Background()
 	c := h.create(checkoutReq(termA, "k1", 1500))
 	h.leftUnknown(c)
@@ -424,4 +415,11 @@ func (h *harness) invoiceAt(c pos.Checkout) *hesabe.POSInvoice {
 		h.t.Fatal(err)
 	}
 	return inv
+}
+
+// canceledOnTerminal is a fakeLink's onCancel for a terminal that takes
+// the invoice off its screen at once and says so.
+func canceledOnTerminal(c pos.Checkout) []pos.TerminalEvent {
+	return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
+		Outcome: pos.OutcomeCanceled, Reason: "canceled on the terminal"}}
 }

@@ -64,6 +64,19 @@ func (r *rawSerialTerminal) expect(t *testing.T, kind protocol.Kind) protocol.Me
 	}
 }
 
+// greet answers the bridge's identify with a hello as terminal id and
+// waits for its ack.
+func (r *rawSerialTerminal) greet(t *testing.T, id string) {
+	t.Helper()
+	r.expect(t, protocol.KindIdentify)
+	hello := r.ids.New(protocol.KindHello, id)
+	hello.Hello = &protocol.Hello{Model: "raw"}
+	r.send(t, hello)
+	if a := r.expect(t, protocol.KindAck); a.Ref != hello.ID {
+		t.Fatalf("ack ref %s, want the hello's %s", a.Ref, hello.ID)
+	}
+}
+
 // TestHubResendActedOnOnce: the terminal never hears the bridge's ack for
 // its result and sends it again (a new frame, same message id). The bridge
 // acks again and delivers the result once.
@@ -72,13 +85,7 @@ func TestHubResendActedOnOnce(t *testing.T) {
 	rec := newRecorder()
 	serialHub(t, tty, rec, nil)
 	term := newRawSerialTerminal(t, m)
-	term.expect(t, protocol.KindIdentify)
-	hello := term.ids.New(protocol.KindHello, "T-1")
-	hello.Hello = &protocol.Hello{Model: "raw"}
-	term.send(t, hello)
-	if a := term.expect(t, protocol.KindAck); a.Ref != hello.ID {
-		t.Fatalf("ack ref %s", a.Ref)
-	}
+	term.greet(t, "T-1")
 	rec.wait(t, pos.TerminalConnected, "T-1")
 
 	res := term.ids.New(protocol.KindResult, "T-1")
@@ -248,11 +255,7 @@ func TestHubNeverRefusesAnswers(t *testing.T) {
 	rec := newRecorder()
 	serialHub(t, tty, rec, nil)
 	term := newRawSerialTerminal(t, m)
-	term.expect(t, protocol.KindIdentify)
-	hello := term.ids.New(protocol.KindHello, "T-1")
-	hello.Hello = &protocol.Hello{Model: "raw"}
-	term.send(t, hello)
-	term.expect(t, protocol.KindAck)
+	term.greet(t, "T-1")
 
 	for _, k := range []protocol.Kind{protocol.KindError, protocol.KindAck, protocol.KindPong} {
 		answer := term.ids.New(k, "T-2") // names another terminal

@@ -18,11 +18,7 @@ func TestResultEndsUnackedInvoice(t *testing.T) {
 	rec := newRecorder()
 	h := serialHub(t, tty, rec, nil)
 	term := newRawSerialTerminal(t, m)
-	term.expect(t, protocol.KindIdentify)
-	hello := term.ids.New(protocol.KindHello, "T-1")
-	hello.Hello = &protocol.Hello{Model: "raw"}
-	term.send(t, hello)
-	term.expect(t, protocol.KindAck)
+	term.greet(t, "T-1")
 	rec.wait(t, pos.TerminalConnected, "T-1")
 
 	tx := newTx()
@@ -63,11 +59,7 @@ func TestResultWithNullAmount(t *testing.T) {
 	rec := newRecorder()
 	serialHub(t, tty, rec, nil)
 	term := newRawSerialTerminal(t, m)
-	term.expect(t, protocol.KindIdentify)
-	hello := term.ids.New(protocol.KindHello, "T-1")
-	hello.Hello = &protocol.Hello{Model: "raw"}
-	term.send(t, hello)
-	term.expect(t, protocol.KindAck)
+	term.greet(t, "T-1")
 
 	tx := newTx()
 	res := `{"v":1,"kind":"result","id":"r-null-1","terminal_id":"T-1","ref":null,"ts":null,"result":` +
