@@ -8,15 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/terminal"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 func quietLogger() *slog.Logger {
@@ -142,26 +140,8 @@ func runSim(t testing.TB, cfg termsim.Config) (stop func()) {
 }
 
 // ptyPair opens a pseudo-terminal: the hub opens the tty by path, the
-// simulator uses the master. The master is non-blocking so closing it
-// interrupts a read.
-func ptyPair(t testing.TB) (master *os.File, ttyPath string) {
-	t.Helper()
-	raw, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	fd, err := syscall.Dup(int(raw.Fd()))
-	raw.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	m := os.NewFile(uintptr(fd), "ptmx")
-	t.Cleanup(func() { m.Close(); tty.Close() })
-	return m, tty.Name()
-}
+// simulator uses the master.
+func ptyPair(t testing.TB) (master *os.File, ttyPath string) { return testutil.PtyPair(t) }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

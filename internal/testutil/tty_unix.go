@@ -4,10 +4,36 @@ package testutil
 
 import (
 	"errors"
+	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
+
+// PtyPair opens a pseudo-terminal: the code under test opens the tty by
+// path, the test (or a simulated terminal) uses the master. The master is
+// non-blocking, so it goes through Go's poller and closing it ends a
+// pending read. Both are closed when the test ends.
+func PtyPair(t testing.TB) (master *os.File, ttyPath string) {
+	t.Helper()
+	raw, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	fd, err := syscall.Dup(int(raw.Fd()))
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	m := os.NewFile(uintptr(fd), "ptmx")
+	t.Cleanup(func() { m.Close(); tty.Close() })
+	return m, tty.Name()
+}
 
 // FillTTY fills the output side of the tty at path until it takes no
 // more: from then on nothing written to the port gets through until the

@@ -4,16 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
 	"github.com/posbridge/posbridge/internal/terminal/serial"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestSimNeverRefusesAnswers: the simulator plugged into the port of
@@ -22,22 +19,7 @@ import (
 // two sides refusing each other's refusals send errors back and forth
 // at line speed for ever.
 func TestSimNeverRefusesAnswers(t *testing.T) {
-	raw, tty, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A non-blocking master goes through Go's poller, so Close ends a
-	// pending Read.
-	fd, err := syscall.Dup(int(raw.Fd()))
-	raw.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	master := os.NewFile(uintptr(fd), "ptmx")
-	t.Cleanup(func() { master.Close(); tty.Close() })
+	master, ttyPath := testutil.PtyPair(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -48,7 +30,7 @@ func TestSimNeverRefusesAnswers(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	in := make(chan protocol.Message, 64)
-	port, err := serial.OpenPort(tty.Name(), 115200)
+	port, err := serial.OpenPort(ttyPath, 115200)
 	if err != nil {
 		t.Fatal(err)
 	}
