@@ -5,6 +5,7 @@ package testutil
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +19,14 @@ import (
 // pending read. Both are closed when the test ends.
 func PtyPair(t testing.TB) (master *os.File, ttyPath string) {
 	t.Helper()
+	master, ttyPath, _ = PtyPairCloser(t)
+	return master, ttyPath
+}
+
+// PtyPairCloser is PtyPair with a function that closes both ends at once
+// (a cable pull); it is idempotent and also runs when the test ends.
+func PtyPairCloser(t testing.TB) (master *os.File, ttyPath string, closeAll func()) {
+	t.Helper()
 	raw, tty, err := pty.Open()
 	if err != nil {
 		t.Fatalf("open pty: %v", err)
@@ -25,14 +34,21 @@ func PtyPair(t testing.TB) (master *os.File, ttyPath string) {
 	fd, err := syscall.Dup(int(raw.Fd()))
 	raw.Close()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dup pty: %v", err)
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
+		t.Fatalf("nonblock pty: %v", err)
 	}
 	m := os.NewFile(uintptr(fd), "ptmx")
-	t.Cleanup(func() { m.Close(); tty.Close() })
-	return m, tty.Name()
+	var once sync.Once
+	closeAll = func() {
+		once.Do(func() {
+			m.Close()
+			tty.Close()
+		})
+	}
+	t.Cleanup(closeAll)
+	return m, tty.Name(), closeAll
 }
 
 // FillTTY fills the output side of the tty at path until it takes no

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/posbridge/posbridge/internal/terminal/serial"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // ptyPair opens a pseudo-terminal. The tty side is what the code under test
@@ -20,30 +17,7 @@ import (
 // returned close function is idempotent and also runs at cleanup.
 func ptyPair(t testing.TB) (master *os.File, ttyPath string, closeAll func()) {
 	t.Helper()
-	raw, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	// A non-blocking descriptor goes through Go's poller, so Close
-	// interrupts a pending Read (a blocking one would hang the test).
-	fd, err := syscall.Dup(int(raw.Fd()))
-	raw.Close()
-	if err != nil {
-		t.Fatalf("dup pty: %v", err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatalf("nonblock pty: %v", err)
-	}
-	m := os.NewFile(uintptr(fd), "ptmx")
-	var once sync.Once
-	closeAll = func() {
-		once.Do(func() {
-			m.Close()
-			tty.Close()
-		})
-	}
-	t.Cleanup(closeAll)
-	return m, tty.Name(), closeAll
+	return testutil.PtyPairCloser(t)
 }
 
 // rawFarEnd reads frames from the master side of a pty in the background.
