@@ -164,16 +164,20 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "since", "must be an RFC 3339 time (the checkout's updated_at)"))
 			return
 		}
-	} else {
-		cur, err := s.engine.Get(r.Context(), id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if cur.State.Final() {
-			writeJSON(w, http.StatusOK, cur)
-			return
-		}
+	}
+	// A final checkout never changes again: answer at once, whatever
+	// since says (a till that passes the updated_at it saw last would
+	// otherwise wait the whole wait for nothing).
+	cur, err := s.engine.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cur.State.Final() {
+		writeJSON(w, http.StatusOK, cur)
+		return
+	}
+	if since.IsZero() {
 		since = cur.UpdatedAt
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
