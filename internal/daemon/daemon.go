@@ -274,15 +274,16 @@ func (d *Daemon) sources() diag.Sources {
 		Version: d.opts.Version,
 		Started: d.started,
 		Gateway: func() diag.GatewayHealth {
+			// The last answer is the engine's: an answer it can use
+			// (refusals and "not found" included, 5xx not). The Hesabe
+			// client's own lastOK counts any HTTP answer, a 503 too, and
+			// would keep /readyz ok while every call fails.
 			st := d.engine.Status()
-			lastOK, lastErr := d.gateway.Health()
-			if st.LastGatewayOK.After(lastOK) {
-				lastOK = st.LastGatewayOK
-			}
+			_, lastErr := d.gateway.Health()
 			if lastErr == "" {
 				lastErr = st.LastGatewayError
 			}
-			return diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: lastOK, LastError: lastErr}
+			return diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: st.LastGatewayOK, LastError: lastErr}
 		},
 		Queue: func(ctx context.Context) (diag.QueueHealth, error) {
 			s, err := d.store.Stats(ctx)

@@ -1,6 +1,10 @@
 package daemon
 
-import "time"
+import (
+	"time"
+
+	"github.com/posbridge/posbridge/internal/hesabe"
+)
 
 // SetGCTuning shortens the garbage-collector tuner's tick and quiet spell
 // for a test, restoring them when it ends.
@@ -9,3 +13,7 @@ func SetGCTuning(t interface{ Cleanup(func()) }, tick time.Duration, quietTicks 
 	gcTick, gcQuietTicks = tick, quietTicks
 	t.Cleanup(func() { gcTick, gcQuietTicks = oldTick, oldQuiet })
 }
+
+// Gateway is the daemon's Hesabe client, for tests that make a gateway
+// call of their own through it.
+func (d *Daemon) Gateway() *hesabe.Client { return d.gateway }

@@ -273,7 +273,13 @@ func (s *Server) Ready(ctx context.Context) []Check {
 		case now.Sub(g.LastOK) > s.opts.GatewayStale:
 			c.OK, c.Detail = false, fmt.Sprintf("no answer for %s (stale after %s)", now.Sub(g.LastOK).Round(time.Second), s.opts.GatewayStale)
 		}
-		if !c.OK && g.LastError != "" {
+		if c.OK && !g.Online {
+			// Not stale yet, but the last call got no usable answer:
+			// checkouts are being stored. Say so, or "ok" reads as
+			// "all is well" while nothing reaches Hesabe.
+			c.Detail += "; OFFLINE now, checkouts are stored until it answers"
+		}
+		if (!c.OK || !g.Online) && g.LastError != "" {
 			c.Detail += "; last error: " + g.LastError
 		}
 		checks = append(checks, c)

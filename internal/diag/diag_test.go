@@ -118,6 +118,26 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+// TestReadinessGatewayOffline: while the gateway's last answer is not yet
+// stale but its last call failed (the engine is offline, storing
+// checkouts), the gateway check stays ok and says it is offline, with the
+// last error; it used to read "answered 20s ago" and nothing else.
+func TestReadinessGatewayOffline(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	f := healthy(now)
+	f.gw.Online, f.gw.LastOK = false, now.Add(-20*time.Second)
+	f.gw.LastError = "hesabe: find pos invoice: HTTP 503 (retryable)"
+	s, _, _ := start(t, f, "")
+	code, body := get(t, s.URL()+"/readyz", "")
+	if code != 200 || !strings.Contains(body, "ok   gateway: answered 20s ago; OFFLINE now") || !strings.Contains(body, "last error: hesabe: find pos invoice: HTTP 503") {
+		t.Fatalf("offline gateway, answered 20s ago: %d %s", code, body)
+	}
+	f.gw.LastOK = now.Add(-10 * time.Minute)
+	if code, body = get(t, s.URL()+"/readyz", ""); code != 503 || !strings.Contains(body, "FAIL gateway: no answer for 10m0s") || !strings.Contains(body, "HTTP 503") {
+		t.Fatalf("offline gateway, stale: %d %s", code, body)
+	}
+}
+
 func TestTokenAndPages(t *testing.T) {
 	now := time.Now()
 	f := healthy(now)
