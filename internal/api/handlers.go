@@ -269,15 +269,25 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 //	data: {checkout JSON}
 //
 // with a comment line every 15 s to keep proxies from closing the stream.
+// The engine drops changes a subscriber does not take in time; when that
+// may have happened the stream ends with overflowEvent, so the till
+// re-reads what it follows instead of waiting for a change it missed.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	events, cancel := s.engine.Subscribe()
 	defer cancel()
-	err := httpserve.Stream(w, r, s.Stopping(), "posbridge checkout events", events, func(w io.Writer, c pos.Checkout) error {
+	err := httpserve.Stream(w, r, events, func(w io.Writer, c pos.Checkout) error {
 		js, _ := json.Marshal(c)
 		_, err := fmt.Fprintf(w, "event: checkout\nid: %s/%s\ndata: %s\n\n", c.ID, c.UpdatedAt.Format(time.RFC3339Nano), js)
 		return err
-	})
+	}, httpserve.StreamOptions{Comment: "posbridge checkout events", Stop: s.Stopping(), Overflow: func(w io.Writer) error {
+		_, err := io.WriteString(w, overflowEvent)
+		return err
+	}})
 	if err != nil {
 		s.fail(w, r, err)
 	}
 }
+
+// overflowEvent ends an event stream that fell behind.
+const overflowEvent = "event: overflow\n" +
+	`data: {"message":"this stream fell behind and checkout events were dropped; GET the checkouts you follow, then reconnect"}` + "\n\n"

@@ -121,11 +121,11 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 	}
 	frames, cancel := s.src.Trace.Subscribe()
 	defer cancel()
-	err := httpserve.Stream(w, r, s.Stopping(), "frame trace", frames, func(w io.Writer, f Frame) error {
+	err := httpserve.Stream(w, r, frames, func(w io.Writer, f Frame) error {
 		js, _ := json.Marshal(f)
 		_, err := fmt.Fprintf(w, "event: frame\ndata: %s\n\n", js)
 		return err
-	})
+	}, httpserve.StreamOptions{Comment: "frame trace", Stop: s.Stopping()})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}

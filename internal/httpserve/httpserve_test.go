@@ -170,3 +170,47 @@ func TestOpenBusyPort(t *testing.T) {
 		t.Errorf("Close after a failed Open: %v", err)
 	}
 }
+
+// streamFull serves one Stream of a channel that already holds two items
+// and is full, and returns what the client read.
+func streamFull(t *testing.T, overflow func(io.Writer) error) string {
+	t.Helper()
+	events := make(chan string, 2)
+	events <- "a"
+	events <- "b"
+	close(events)
+	srv := httpserve.New("test server", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := httpserve.Stream(w, r, events, func(w io.Writer, s string) error {
+			_, err := io.WriteString(w, "data: "+s+"\n\n")
+			return err
+		}, httpserve.StreamOptions{Comment: "test", Overflow: overflow})
+		if err != nil {
+			t.Error(err)
+		}
+	}), nil)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	body, err := get(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestStreamOverflow: with Overflow set, a channel found full (its sender
+// may have dropped items) ends the stream with the overflow notice;
+// without, the items are delivered as they are.
+func TestStreamOverflow(t *testing.T) {
+	got := streamFull(t, func(w io.Writer) error {
+		_, err := io.WriteString(w, "event: overflow\n\n")
+		return err
+	})
+	if want := ": test\n\nevent: overflow\n\n"; got != want {
+		t.Errorf("with Overflow: %q, want %q", got, want)
+	}
+	if got, want := streamFull(t, nil), ": test\n\ndata: a\n\ndata: b\n\n"; got != want {
+		t.Errorf("without Overflow: %q, want %q", got, want)
+	}
+}
