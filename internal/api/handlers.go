@@ -117,13 +117,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, existing, err := s.engine.Create(r.Context(), req)
 	if err != nil {
-		var pe *pos.Error
-		if errors.As(err, &pe) && pe.Field == "deadline" {
-			// The engine speaks of the request's Deadline; the till sent
-			// deadline_seconds.
-			err = &pos.Error{Code: pe.Code, Field: "deadline_seconds", Message: pe.Message}
-		}
-		s.fail(w, r, err)
+		s.fail(w, r, renameField(err, createFields))
 		return
 	}
 	w.Header().Set("Location", "/v1/checkouts/"+c.ID)
@@ -133,6 +127,28 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeJSON(w, status, c)
+}
+
+// createFields and submitFields map the engine's and the store's names
+// of a field to what the till sent: the engine speaks of the request's
+// Deadline and its idempotency_key; the till sent deadline_seconds and
+// the Idempotency-Key header (which is what a missing or malformed key is
+// reported as).
+var (
+	createFields = map[string]string{"deadline": "deadline_seconds", "idempotency_key": "Idempotency-Key"}
+	submitFields = map[string]string{"idempotency_key": "Idempotency-Key"}
+)
+
+// renameField returns err with its field renamed by names, if it is a
+// *pos.Error about one of them.
+func renameField(err error, names map[string]string) error {
+	var pe *pos.Error
+	if errors.As(err, &pe) {
+		if f, ok := names[pe.Field]; ok {
+			return &pos.Error{Code: pe.Code, Field: f, Message: pe.Message}
+		}
+	}
+	return err
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -241,6 +257,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next, err := s.engine.Recent(r.Context(), limit, r.URL.Query().Get("cursor"))
 	if err != nil {
+		if pos.ErrorCode(err) == pos.EInvalid {
+			// The store's only complaint is the cursor; say so.
+			err = renameField(err, map[string]string{"": "cursor"})
+		}
 		s.fail(w, r, err)
 		return
 	}

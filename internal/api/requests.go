@@ -70,7 +70,7 @@ func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.Han
 		}
 		req, existing, err := reqs.SubmitRequest(r.Context(), kind, key, body)
 		if err != nil {
-			s.fail(w, r, err)
+			s.fail(w, r, renameField(err, submitFields))
 			return
 		}
 		w.Header().Set("Location", base+"/"+req.ID)
