@@ -309,19 +309,11 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 }
 
 // retryLater puts c back at the head of its terminal's queue after a
-// back-off (longer if a 429 said so). Attempts > 0 from now on, so the
-// next attempt looks the invoice up before sending.
+// back-off (longer if a 429 said so; the call that got it has paused
+// every call already). Attempts > 0 from now on, so the next attempt
+// looks the invoice up before sending.
 func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, why string) {
-	delay := e.backoff(c.Attempts)
-	var herr *hesabe.Error
-	if errors.As(cause, &herr) && herr.HTTPStatus == 429 {
-		ra := herr.RetryAfter
-		if ra <= 0 {
-			ra = time.Second
-		}
-		e.pause(ra)
-		delay = max(delay, ra)
-	}
+	delay := max(e.backoff(c.Attempts), rateLimited(cause))
 	_, err := e.move(ctx, c, pos.StateQueued, why, func(c *pos.Checkout) error {
 		c.LastError = cause.Error()
 		c.NextAttemptAt = e.now().Add(delay)
@@ -330,16 +322,33 @@ func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, wh
 	e.logMoveErr("schedule retry", c, err)
 }
 
-// pause stops all submissions for d (a 429's Retry-After).
+// pause stops every call to Hesabe for d (a 429's Retry-After): the
+// dispatcher starts no submission, the poller and the probe skip their
+// rounds, and Hesabe's requests wait. Calls already under way finish.
 func (e *Engine) pause(d time.Duration) {
 	until := e.now().Add(d).UnixNano()
 	for {
 		old := e.pauseUntil.Load()
-		if old >= until || e.pauseUntil.CompareAndSwap(old, until) {
+		if old >= until {
+			return // paused for as long already (logged then)
+		}
+		if e.pauseUntil.CompareAndSwap(old, until) {
 			break
 		}
 	}
-	e.log.Warn("gateway rate limit: pausing submissions", "for", d)
+	e.log.Warn("gateway rate limit: pausing every call to Hesabe", "for", d)
+	e.kickRequests() // Hesabe's requests look again when it ends
+}
+
+// paused reports whether a 429's pause is under way.
+func (e *Engine) paused() bool { return e.now().UnixNano() < e.pauseUntil.Load() }
+
+// pausedUntil is when the current pause ends (zero: none).
+func (e *Engine) pausedUntil() time.Time {
+	if p := e.pauseUntil.Load(); p > e.now().UnixNano() {
+		return time.Unix(0, p)
+	}
+	return time.Time{}
 }
 
 // finishUnsent ends a checkout whose invoice is not at the gateway (never

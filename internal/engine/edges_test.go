@@ -223,12 +223,7 @@ func TestRequestAnsweredAtCloseRecorded(t *testing.T) {
 			handler := &answerAtClose{RequestHandler: requests.HesabeInstallments{Client: h.client}, delivered: make(chan struct{})}
 			h.eng = engine.New(h.store, h.client, withRequests(opts, handler))
 			h.open()
-			body := fmt.Sprintf(`{"till_ref":"R-1","invoices":[{"amount":"150.000","expires_at":%q,"reference_number":"REF-1",
-				"invoice_type":"1","invoice_sub_type":"0","language":"ar","description":"sofa","customer_name":"Ahmed",
-				"mobile_number":"12345678","payment_types":[1,2],
-				"items":[{"title":"Sofa","rate":"75.000","quantity":2,"amount":"150.000"}]}]}`,
-				time.Now().Add(48*time.Hour).Format(time.DateOnly))
-			r, _, err := h.eng.SubmitRequest(context.Background(), pos.KindInstallments, "batch-1", []byte(body))
+			r, _, err := h.eng.SubmitRequest(context.Background(), pos.KindInstallments, "batch-1", installmentBatch())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,6 +253,15 @@ func TestRequestAnsweredAtCloseRecorded(t *testing.T) {
 func withRequests(opts engine.Options, h engine.RequestHandler) engine.Options {
 	opts.Requests = map[pos.RequestKind]engine.RequestHandler{pos.KindInstallments: h}
 	return opts
+}
+
+// installmentBatch is a till's request for one HeStallMent invoice.
+func installmentBatch() []byte {
+	return []byte(fmt.Sprintf(`{"till_ref":"R-1","invoices":[{"amount":"150.000","expires_at":%q,"reference_number":"REF-1",
+		"invoice_type":"1","invoice_sub_type":"0","language":"ar","description":"sofa","customer_name":"Ahmed",
+		"mobile_number":"12345678","payment_types":[1,2],
+		"items":[{"title":"Sofa","rate":"75.000","quantity":2,"amount":"150.000"}]}]}`,
+		time.Now().Add(48*time.Hour).Format(time.DateOnly)))
 }
 
 // TestAdoptedCancelRequestedNotPushed: the till canceled a checkout whose

@@ -91,7 +91,9 @@ type Options struct {
 	// this long, so Online stays true to the facts.
 	IdleProbe time.Duration
 	// DrainRate caps submissions per second (0: unlimited). A 429 from the
-	// gateway pauses all submissions for its Retry-After whatever the rate.
+	// gateway, answering any call, pauses every call to it (submissions,
+	// polls, probes, Hesabe's requests) for its Retry-After whatever the
+	// rate.
 	DrainRate float64
 	// Workers bounds concurrent submissions (each to a different terminal).
 	Workers int
@@ -214,7 +216,7 @@ type Engine struct {
 
 	latePaid      atomic.Int64
 	droppedEvents atomic.Int64
-	pauseUntil    atomic.Int64 // unix nanos: a 429 pauses all submissions
+	pauseUntil    atomic.Int64 // unix nanos: a 429 pauses every call to Hesabe
 }
 
 // New returns an engine over store (which the caller opens and closes) and
@@ -350,7 +352,7 @@ type Status struct {
 	Active  int
 	ByState map[pos.State]int
 	Offline OfflineLimits
-	// PausedUntil: a 429 paused submissions until then.
+	// PausedUntil: a 429 paused every call to Hesabe until then.
 	PausedUntil time.Time
 	// LatePaid counts expired checkouts the gateway later reported paid.
 	LatePaid int64
@@ -368,9 +370,7 @@ func (e *Engine) Status() Status {
 	st := Status{Offline: e.opts.Offline, LatePaid: e.latePaid.Load(),
 		DroppedEvents: e.droppedEvents.Load(), DroppedNotifications: e.notify.dropped.Load()}
 	st.Online, st.LastGatewayOK, st.LastGatewayError, st.OfflineSince = e.health.snapshot()
-	if p := e.pauseUntil.Load(); p > e.now().UnixNano() {
-		st.PausedUntil = time.Unix(0, p)
-	}
+	st.PausedUntil = e.pausedUntil()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := e.store.Stats(ctx)

@@ -18,8 +18,9 @@ const probeInvoiceNumber = "PBPROBE"
 
 // health tracks whether the gateway answers. Offline: the last call got
 // no answer (network error, timeout, reset) or a 5xx. Online: any answer
-// (including "not found" and refusals). A 429 is an answer too; it pauses
-// submissions instead.
+// (including "not found" and refusals). A 429 is an answer too; whatever
+// call it answered (create, look-up, poll, probe, a Hesabe request), it
+// pauses every call to Hesabe for its Retry-After (Engine.pause).
 type health struct {
 	e            *Engine
 	mu           sync.Mutex
@@ -79,6 +80,9 @@ func (h *health) fail(err error) {
 		h.mu.Lock()
 		h.lastErr = err.Error()
 		h.mu.Unlock()
+		if d := rateLimited(err); d > 0 {
+			h.e.pause(d)
+		}
 		return
 	}
 	h.mu.Lock()
@@ -91,6 +95,16 @@ func (h *health) fail(err error) {
 	if was {
 		h.e.log.Warn("gateway unreachable; storing checkouts within the offline limits", "err", err)
 	}
+}
+
+// rateLimited is how long a 429 from Hesabe asks every call to wait: its
+// Retry-After, and 1 s when it gives none; 0 for any other error.
+func rateLimited(err error) time.Duration {
+	var herr *hesabe.Error
+	if errors.As(err, &herr) && herr.HTTPStatus == http.StatusTooManyRequests {
+		return max(herr.RetryAfter, time.Second)
+	}
+	return 0
 }
 
 // unreachable: the gateway gave no usable answer.
@@ -119,7 +133,7 @@ func (e *Engine) probeLoop() {
 		case <-t.C:
 		}
 		online, lastOK, _, _ := e.health.snapshot()
-		if !online || e.now().Sub(lastOK) >= e.opts.IdleProbe {
+		if (!online || e.now().Sub(lastOK) >= e.opts.IdleProbe) && !e.paused() {
 			e.probe()
 		}
 	}

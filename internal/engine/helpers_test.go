@@ -36,7 +36,8 @@ type harness struct {
 	opts   engine.Options
 
 	mu     sync.Mutex
-	onInv  func(hesabe.POSInvoice) // set by tests: the terminal's behaviour
+	onInv  func(hesabe.POSInvoice)    // set by tests: the terminal's behaviour
+	onCall func(op string, err error) // set by tests: each call's answer, as the client sees it
 	closed bool
 }
 
@@ -75,7 +76,16 @@ func newHarness(t testing.TB, opts engine.Options, open bool) *harness {
 	}
 	h.sim = sim
 	t.Cleanup(func() { _ = sim.Close(context.Background()) })
-	h.client, err = hesabe.New(sim.ClientConfig(0))
+	cfg := sim.ClientConfig(0)
+	cfg.OnCall = func(op string, _ time.Duration, err error) {
+		h.mu.Lock()
+		f := h.onCall
+		h.mu.Unlock()
+		if f != nil {
+			f(op, err)
+		}
+	}
+	h.client, err = hesabe.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +129,14 @@ func (h *harness) close() {
 func (h *harness) terminal(f func(hesabe.POSInvoice)) {
 	h.mu.Lock()
 	h.onInv = f
+	h.mu.Unlock()
+}
+
+// calls sets what runs when a call of the engine's client returns (before
+// the engine sees its answer).
+func (h *harness) calls(f func(op string, err error)) {
+	h.mu.Lock()
+	h.onCall = f
 	h.mu.Unlock()
 }
 

@@ -66,9 +66,8 @@ const GatewayHesabe = "hesabe"
 
 // retryAfter is how long a 429 (or a gateway's busy answer) asked to wait.
 func retryAfter(err error) time.Duration {
-	var herr *hesabe.Error
-	if errors.As(err, &herr) && herr.HTTPStatus == 429 {
-		return max(herr.RetryAfter, time.Second)
+	if d := rateLimited(err); d > 0 {
+		return d
 	}
 	var ra interface{ RetryAfterDelay() time.Duration }
 	if errors.As(err, &ra) {
@@ -433,15 +432,20 @@ func (e *Engine) gatewayOpen(gw string, now time.Time) bool {
 	return g == nil || !now.Before(g.until)
 }
 
-// gateOpensAt is when gw is tried again (zero when it is held back by the
-// checkout engine's view of Hesabe, which kicks when that changes).
+// gateOpensAt is when gw is tried again: when its gate opens, or for
+// Hesabe when a 429's pause ends (zero when it is held back only because
+// the checkout engine sees Hesabe offline, which kicks when that changes).
 func (e *Engine) gateOpensAt(gw string) time.Time {
+	var at time.Time
+	if gw == GatewayHesabe {
+		at = e.pausedUntil()
+	}
 	e.reqs.mu.Lock()
 	defer e.reqs.mu.Unlock()
-	if g := e.reqs.gates[gw]; g != nil && g.failures > 0 {
-		return g.until
+	if g := e.reqs.gates[gw]; g != nil && g.failures > 0 && g.until.After(at) {
+		at = g.until
 	}
-	return time.Time{}
+	return at
 }
 
 func (e *Engine) gate(gw string) *gatewayGate {

@@ -52,7 +52,8 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 
 // pollLoop follows sent and on_terminal checkouts at the gateway, the
 // source of truth, every PollInterval; it also polls expired invoices
-// still watched for a late payment.
+// still watched for a late payment. A round is skipped, or cut short,
+// while a 429 pauses the calls to Hesabe.
 func (e *Engine) pollLoop() {
 	t := time.NewTicker(e.opts.PollInterval)
 	defer t.Stop()
@@ -62,7 +63,9 @@ func (e *Engine) pollLoop() {
 			return
 		case <-t.C:
 		}
-		e.pollOnce(e.ctx)
+		if !e.paused() {
+			e.pollOnce(e.ctx)
+		}
 	}
 }
 
@@ -75,7 +78,7 @@ func (e *Engine) pollOnce(ctx context.Context) {
 		return
 	}
 	for _, c := range active {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || e.paused() {
 			return
 		}
 		if c.State == pos.StateSubmitting {
@@ -308,7 +311,7 @@ func (e *Engine) pollLate(ctx context.Context) {
 	e.mu.Unlock()
 	now := e.now()
 	for _, w := range list {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || e.paused() {
 			return
 		}
 		if now.After(w.Until) {
