@@ -93,7 +93,9 @@ func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, erro
 	}
 	if in.DeadlineSeconds != nil {
 		d := *in.DeadlineSeconds
-		if d < 1 || time.Duration(d)*time.Second > maxDeadline {
+		// Compared in seconds: d*time.Second can wrap around int64 to a
+		// small positive duration (2^55+60 becomes 60 s).
+		if d < 1 || d > int64(maxDeadline/time.Second) {
 			return req, pos.FieldErrorf(pos.EInvalid, "deadline_seconds", "must be from 1 to %d", int(maxDeadline.Seconds()))
 		}
 		req.Deadline = time.Duration(d) * time.Second

@@ -49,6 +49,10 @@ func TestDecodeCreateErrors(t *testing.T) {
 		{"deadline zero", `{"terminal_id":"1","amount":"1.000","deadline_seconds":0}`, "k", "deadline_seconds", "from 1"},
 		{"deadline string", `{"terminal_id":"1","amount":"1.000","deadline_seconds":"60"}`, "k", "deadline_seconds", "integer"},
 		{"deadline fraction", `{"terminal_id":"1","amount":"1.000","deadline_seconds":1.5}`, "k", "deadline_seconds", "integer"},
+		// 2^55+60 seconds: times time.Second it wraps around to exactly 60 s.
+		{"deadline wraps", `{"terminal_id":"1","amount":"1.000","deadline_seconds":36028797018963988}`, "k", "deadline_seconds", "from 1"},
+		{"deadline max int64", `{"terminal_id":"1","amount":"1.000","deadline_seconds":9223372036854775807}`, "k", "deadline_seconds", "from 1"},
+		{"amount too large", `{"terminal_id":"1","amount":"99999999999999.000"}`, "k", "amount", "too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := api.DecodeCreate([]byte(tc.body), tc.key)

@@ -92,6 +92,8 @@ func DecodeMoney(field string, raw json.RawMessage, zeroOK bool) (Money, error) 
 	switch {
 	case errors.Is(err, ErrMoneyPrecision):
 		return 0, FieldErrorf(EInvalid, field, "has more than 3 decimals (KWD has 3): %q", s)
+	case errors.Is(err, ErrMoneyRange):
+		return 0, FieldErrorf(EInvalid, field, "is too large: %q (at most %s)", s, Money(maxMoneyDinars*FilsPerDinar))
 	case err != nil:
 		return 0, FieldErrorf(EInvalid, field, `must be a decimal like "1.250": %q`, s)
 	case m < 0 && zeroOK:
