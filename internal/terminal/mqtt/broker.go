@@ -42,6 +42,10 @@ type Broker struct {
 	srv  *mochi.Server
 	tcp  *tcpListener
 	addr string
+
+	// Hooks added ahead of (testHooks) and after (testHooksLast) the
+	// broker's own, by tests that hold or watch what the broker does.
+	testHooks, testHooksLast []mochi.Hook
 }
 
 // NewBroker returns a broker; Open starts it.
@@ -71,11 +75,24 @@ func (b *Broker) Open(ctx context.Context) error {
 		}
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: logger})
+	for _, h := range b.testHooks {
+		if err := srv.AddHook(h, nil); err != nil {
+			return fmt.Errorf("mqtt broker: %w", err)
+		}
+	}
 	if err := srv.AddHook(&authHook{user: b.cfg.Username, pass: b.cfg.Password}, nil); err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
 	if err := srv.AddHook(&takeoverHook{srv: srv}, nil); err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	if err := srv.AddHook(newWillOrderHook(srv), nil); err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	for _, h := range b.testHooksLast {
+		if err := srv.AddHook(h, nil); err != nil {
+			return fmt.Errorf("mqtt broker: %w", err)
+		}
 	}
 	tcp := newTCPListener("posbridge", b.cfg.Addr, b.cfg.TLS)
 	if err := srv.AddListener(tcp); err != nil {
@@ -179,6 +196,105 @@ func (h *takeoverHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		}
 	}
 	return nil
+}
+
+// willOrderHook keeps the Last Will of a connection that a newer one with
+// the same client id replaced from landing after the newer connection's
+// own messages. mochi publishes a will on the old connection's goroutine
+// when that connection ends (a network error, or the takeover by the new
+// connection), with nothing ordering it against the new connection: on a
+// busy machine a terminal's "offline" could become the retained presence
+// after its new connection's "online", and the bridge (and every bridge
+// that starts later) would report a connected terminal disconnected; the
+// same for the bridge's own presence. mosquitto publishes the old will
+// before it accepts the new connection; this hook gives the same order:
+//
+//   - a will whose connection is no longer the broker's client for its id
+//     (a newer connection took over) is stale: it is not retained and goes
+//     to a topic no one is subscribed to ($posbridge/superseded-will/…,
+//     which wildcards do not match), so it changes nothing;
+//   - a will that is not stale is being published: a new connection with
+//     that id waits (before the broker reads anything from it) until it is
+//     through, so the will comes before everything the new one says.
+//
+// The check and the registration are one step under mu, as is the new
+// connection's look: either the new connection sees the will in flight
+// and waits, or the will sees the new connection and is set aside.
+type willOrderHook struct {
+	mochi.HookBase
+	srv *mochi.Server
+
+	mu      sync.Mutex
+	sending map[string]*willInFlight // by client id
+}
+
+type willInFlight struct {
+	cl   *mochi.Client
+	done chan struct{}
+}
+
+// supersededWillPrefix starts the topic a stale Last Will is diverted to.
+const supersededWillPrefix = "$posbridge/superseded-will/"
+
+func newWillOrderHook(srv *mochi.Server) *willOrderHook {
+	return &willOrderHook{srv: srv, sending: make(map[string]*willInFlight)}
+}
+
+func (h *willOrderHook) ID() string { return "posbridge-will-order" }
+
+func (h *willOrderHook) Provides(b byte) bool {
+	return b == mochi.OnWill || b == mochi.OnWillSent || b == mochi.OnSessionEstablished
+}
+
+// OnWill runs on the ending connection's goroutine, just before the
+// broker publishes its will.
+func (h *willOrderHook) OnWill(cl *mochi.Client, w mochi.Will) (mochi.Will, error) {
+	if cl.Properties.Will.WillDelayInterval > 0 {
+		// Held by the broker, which drops it when the id reconnects
+		// within the delay; OnWillSent does not follow here.
+		return w, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.srv.Clients.Get(cl.ID); ok && cur != cl {
+		w.TopicName = supersededWillPrefix + w.TopicName
+		w.Retain = false
+		return w, nil
+	}
+	if f := h.sending[cl.ID]; f == nil || f.cl != cl {
+		h.sending[cl.ID] = &willInFlight{cl: cl, done: make(chan struct{})}
+	}
+	return w, nil
+}
+
+// OnWillSent: the will is published (or diverted).
+func (h *willOrderHook) OnWillSent(cl *mochi.Client, _ packets.Packet) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.sending[cl.ID]; f != nil && f.cl == cl {
+		delete(h.sending, cl.ID)
+		close(f.done)
+	}
+}
+
+// OnSessionEstablished runs on a new connection's goroutine after its
+// CONNACK and before the broker reads its first packet.
+func (h *willOrderHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	h.mu.Lock()
+	f := h.sending[cl.ID]
+	h.mu.Unlock()
+	if f == nil || f.cl == cl {
+		return
+	}
+	// Publishing a will takes microseconds; the bound only keeps a broker
+	// whose publishing is stuck from holding the new client for good.
+	t := time.NewTimer(takeoverWait)
+	defer t.Stop()
+	select {
+	case <-f.done:
+	case <-t.C:
+		h.srv.Log.Warn("a replaced connection's Last Will is slow to publish; not waiting for it", "client", cl.ID)
+	}
 }
 
 // levelFilter drops records below a level.
