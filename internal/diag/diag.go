@@ -210,7 +210,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := httpserve.BearerToken(r)
 		if !ok {
 			_, got, ok = r.BasicAuth()
 		}
