@@ -13,26 +13,13 @@ import (
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (scripts/test.sh installs it)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
 
 // TestStatusPageInBrowser loads the diagnostics page in a real headless
 // Chromium, after a payment, and checks what a technician sees there.
 func TestStatusPageInBrowser(t *testing.T) {
-	bin := chromium(t)
+	bin, args := testutil.Chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", Delay: 50 * time.Millisecond})
@@ -58,9 +45,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	dir := t.TempDir()
 	shot := filepath.Join(dir, "status.png")
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1280,1600", "--timeout=4000"}
+	args = append(args, "--window-size=1280,1600", "--timeout=4000")
 	url := s.Daemon.DiagURL() + "/?token=" + s.Token
 	cmdCtx, cmdCancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cmdCancel()
