@@ -250,10 +250,14 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 	return e
 }
 
-// Open reconciles the checkouts found in submitting (their outcome is
-// unknown after a crash), reloads the expired invoices still watched for a
-// late payment, and starts the loops. A failed look-up does not fail Open:
-// the checkout goes back to queued and is looked up again before any
+// Open reloads the expired invoices still watched for a late payment,
+// starts the loops, and starts reconciling the checkouts found in
+// submitting (their outcome is unknown after a crash) in the background,
+// at most Workers look-ups at a time: it does not wait for the gateway,
+// so a gateway that hangs does not hold up the daemon's start. Until its
+// look-up settles, such a checkout's terminal is claimed, so nothing
+// else is submitted on it and the checkout is not sent again; a failed
+// look-up sends it back to queued, to be looked up again before any
 // resend.
 func (e *Engine) Open(ctx context.Context) error {
 	if e.closed.Load() {
@@ -266,11 +270,18 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: open: read active checkouts: %w", err)
 	}
-	var recancel []pos.Checkout
+	var reconcile, recancel []pos.Checkout
 	for _, c := range active {
 		switch {
 		case c.State == pos.StateSubmitting:
-			e.reconcileStartup(ctx, c)
+			// Claimed before any loop runs: the dispatcher submits nothing
+			// on this terminal and the poller leaves the checkout alone
+			// until reconcileAll releases it. (A second one on the same
+			// terminal, which the store does not make, would be left to
+			// the poller's orphan path.)
+			if e.claim(c.TerminalID) {
+				reconcile = append(reconcile, c)
+			}
 		case c.CancelRequested:
 			// The cancel was stored, but the terminal may never have
 			// heard of it: the link is asked after the commit, and what
@@ -295,6 +306,7 @@ func (e *Engine) Open(ctx context.Context) error {
 			loop()
 		}()
 	}
+	e.reconcileAll(reconcile)
 	if e.link != nil {
 		// Each in its own goroutine: a terminal that is off the link
 		// holds up only its own cancel.
@@ -308,6 +320,31 @@ func (e *Engine) Open(ctx context.Context) error {
 	}
 	e.kick()
 	return nil
+}
+
+// reconcileAll looks up the checkouts Open found in submitting, whose
+// terminals it claimed, at most Workers at a time, each in its own
+// goroutine (a hung look-up holds up only its own checkout), and
+// releases each terminal when its checkout's look-up has settled.
+func (e *Engine) reconcileAll(list []pos.Checkout) {
+	sem := make(chan struct{}, e.opts.Workers)
+	for _, c := range list {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer func() {
+				e.release(c.TerminalID)
+				e.kick()
+			}()
+			select {
+			case sem <- struct{}{}:
+			case <-e.ctx.Done():
+				return // stays submitting: reconciled at the next Open
+			}
+			defer func() { <-sem }()
+			e.reconcileStartup(e.ctx, c)
+		}()
+	}
 }
 
 // Close stops accepting (Create returns pos.EUnavailable), stops the loops

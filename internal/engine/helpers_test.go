@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -58,10 +59,14 @@ func fastOptions() engine.Options {
 
 // newHarness starts a simulator, opens a store and an engine (not yet
 // opened unless open is true). Everything is stopped when the test ends.
-func newHarness(t testing.TB, opts engine.Options, open bool) *harness {
+// simOpt changes the simulator's options (withTerminals).
+func newHarness(t testing.TB, opts engine.Options, open bool, simOpt ...func(*hesabesim.Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, opts: opts}
 	simOpts := hesabesim.DefaultOptions()
+	for _, f := range simOpt {
+		f(&simOpts)
+	}
 	simOpts.OnInvoice = func(inv hesabe.POSInvoice) {
 		h.mu.Lock()
 		f := h.onInv
@@ -101,6 +106,22 @@ func newHarness(t testing.TB, opts engine.Options, open bool) *harness {
 		h.open()
 	}
 	return h
+}
+
+// withTerminals gives the sandbox merchant n terminals of its own instead
+// of termA and termB; it returns the simulator option and their ids (set
+// them as the engine's Options.Terminals).
+func withTerminals(n int) (func(*hesabesim.Options), []string) {
+	m := hesabesim.SandboxMerchant()
+	m.Terminals = nil
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("6600%04d", i)
+		ids = append(ids, id)
+		m.Terminals = append(m.Terminals, hesabe.Terminal{ID: int64(500 + i), TerminalID: id, TerminalName: "A99",
+			PosType: 1, MerchantID: m.ID, MerchantCode: m.Code})
+	}
+	return func(o *hesabesim.Options) { o.Merchants = []hesabesim.Merchant{m} }, ids
 }
 
 func (h *harness) open() {
