@@ -214,3 +214,47 @@ func TestStreamOverflow(t *testing.T) {
 		t.Errorf("without Overflow: %q, want %q", got, want)
 	}
 }
+
+// TestStreamStalledClient: a client that keeps its connection open but
+// stops reading (a hung till) no longer holds the stream for ever: once
+// the connection's buffers are full, a write not taken within
+// WriteTimeout ends it.
+func TestStreamStalledClient(t *testing.T) {
+	returned := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	srv := httpserve.New("test server", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		items := make(chan string)
+		go func() { // feeds the stream until it returns
+			big := strings.Repeat("x", 64<<10)
+			for {
+				select {
+				case items <- big:
+				case <-returned:
+					return
+				case <-stop:
+					return
+				}
+			}
+		}()
+		_ = httpserve.Stream(w, r, items, func(w io.Writer, s string) error {
+			_, err := io.WriteString(w, "data: "+s+"\n\n")
+			return err
+		}, httpserve.StreamOptions{Comment: "test", Stop: stop, WriteTimeout: 200 * time.Millisecond})
+	}), nil)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	resp, err := http.Get(srv.URL()) // the headers, then never a byte more
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream to a client that stopped reading is still writing after 30 s")
+	}
+}
