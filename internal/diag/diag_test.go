@@ -138,6 +138,31 @@ func TestReadinessGatewayOffline(t *testing.T) {
 	}
 }
 
+// TestTerminalWithoutLink: a terminal configured with link "none" has no
+// local link to be up or down. The daemon reports it connected so that it
+// never fails readiness, and the endpoint used to repeat that: "ok
+// terminal T0001: none connected, last seen never" and a green
+// "connected" badge on the page, for a terminal nothing is connected to.
+func TestTerminalWithoutLink(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	f := healthy(now)
+	f.terminals = []diag.TerminalHealth{{ID: "T0001", Link: "none", Connected: true}}
+	s, _, _ := start(t, f, "")
+	code, body := get(t, s.URL()+"/readyz", "")
+	if code != 200 || !strings.Contains(body, "ok   terminal T0001: no local link") || strings.Contains(body, "connected") {
+		t.Errorf("readyz: %d %s", code, body)
+	}
+	_, page := get(t, s.URL()+"/", "")
+	i := strings.Index(page, `<section id="terminals-section">`)
+	j := strings.Index(page, `<section id="ports-section">`)
+	if i < 0 || j < i {
+		t.Fatalf("no terminals section:\n%s", page)
+	}
+	if row := page[i:j]; !strings.Contains(row, "no local link") || strings.Contains(row, ">connected<") {
+		t.Errorf("terminals section:\n%s", row)
+	}
+}
+
 func TestTokenAndPages(t *testing.T) {
 	now := time.Now()
 	f := healthy(now)
