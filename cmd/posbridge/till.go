@@ -116,7 +116,13 @@ func runPay(ctx context.Context, e env, args []string) int {
 	}
 	co, existing, err := c.Create(ctx, *key, body)
 	if err != nil {
-		return fail(e, "pay: %v", err)
+		var ae *api.APIError
+		if errors.As(err, &ae) && ae.Status < 500 {
+			return fail(e, "pay: %v", err) // refused: nothing was stored
+		}
+		// No answer, or a 5xx: the bridge may have stored the checkout.
+		// Only the same key retries it without a second charge.
+		return fail(e, "pay: %v; the payment may have been accepted: retry it with --key %s (never a new key), or look with posbridge checkouts", err, *key)
 	}
 	verb := "accepted"
 	if existing {
