@@ -69,8 +69,12 @@ type Options struct {
 	Addr string
 	// Token is the bearer token tills must send. Required.
 	Token string
-	// MaxBodyBytes bounds a request body (default 16 KiB).
+	// MaxBodyBytes bounds a request body (default 16 KiB), but for
+	// installment batches.
 	MaxBodyBytes int64
+	// MaxBatchBodyBytes bounds an installment batch's body (default 1
+	// MiB: a batch holds up to 100 invoices, each a few hundred bytes).
+	MaxBatchBodyBytes int64
 	// MaxWait bounds a long poll (default 60 s).
 	MaxWait time.Duration
 	// Requests serves customers, installment batches and payees (nil:
@@ -99,6 +103,9 @@ func New(engine Engine, terms Terminals, opts Options) (*Server, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 16 << 10
+	}
+	if opts.MaxBatchBodyBytes <= 0 {
+		opts.MaxBatchBodyBytes = 1 << 20
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 60 * time.Second

@@ -63,7 +63,11 @@ func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.Han
 			s.fail(w, r, err)
 			return
 		}
-		body, err := s.readBody(w, r)
+		limit := s.opts.MaxBodyBytes
+		if kind == pos.KindInstallments {
+			limit = s.opts.MaxBatchBodyBytes
+		}
+		body, err := s.readBody(w, r, limit)
 		if err != nil {
 			s.fail(w, r, err)
 			return
