@@ -233,8 +233,39 @@ func (e *Engine) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 	return pos.Checkout{}, pos.Errorf(pos.EConflict, "checkout %s kept changing; try again", id)
 }
 
+// cancelOnTerminal asks the terminal link (if any) to take c's invoice off
+// its terminal, in the background: a terminal that does not answer (the
+// link waits up to CallTimeout for its acknowledgement) holds up only its
+// own checkout, not the loop that asked. One request per checkout at a
+// time, so at most one per active checkout (one per terminal). Called by
+// Open or by goroutines the engine's WaitGroup counts, so its Add never
+// races Close's Wait.
+func (e *Engine) cancelOnTerminal(c pos.Checkout) {
+	if e.link == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.canceling[c.ID] {
+		e.mu.Unlock()
+		return
+	}
+	e.canceling[c.ID] = true
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.canceling, c.ID)
+			e.mu.Unlock()
+		}()
+		e.askTerminalCancel(e.ctx, c)
+	}()
+}
+
 // askTerminalCancel asks the terminal link (if any) to take the invoice
-// off the terminal. Best effort: the gateway or terminal confirms.
+// off the terminal and waits for its answer. Best effort: the gateway or
+// terminal confirms.
 func (e *Engine) askTerminalCancel(ctx context.Context, c pos.Checkout) {
 	if e.link == nil {
 		return

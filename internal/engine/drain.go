@@ -291,7 +291,7 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 	case sent.CancelRequested:
 		// The till canceled it while it was being sent (or before its
 		// look-up found it): never shown on the terminal, taken off it.
-		e.askTerminalCancel(ctx, sent)
+		e.cancelOnTerminal(sent)
 		return
 	case !e.now().Before(sent.Deadline):
 		// Past its deadline (found by a look-up, or a create answered

@@ -95,7 +95,9 @@ type Options struct {
 	// polls, probes, Hesabe's requests) for its Retry-After whatever the
 	// rate.
 	DrainRate float64
-	// Workers bounds concurrent submissions (each to a different terminal).
+	// Workers bounds concurrent submissions (each to a different
+	// terminal), and separately the concurrent status polls and the
+	// concurrent look-ups of checkouts found in submitting at Open.
 	Workers int
 	// CancelGrace is how long a sent checkout waits for the terminal or
 	// gateway to confirm a cancel (asked by the till or by the deadline)
@@ -207,10 +209,12 @@ type Engine struct {
 	notify notifier
 	reqs   requestState
 
-	mu       sync.Mutex
-	inflight map[string]bool      // terminals with a submission in this process
-	late     map[string]lateWatch // expired checkouts still polled, by id
-	recover  bool                 // the link came back: ignore back-off once
+	mu        sync.Mutex
+	inflight  map[string]bool      // terminals with a submission in this process
+	polling   map[string]bool      // checkouts whose status poll is under way
+	canceling map[string]bool      // checkouts whose terminal is being asked to cancel
+	late      map[string]lateWatch // expired checkouts still polled, by id
+	recover   bool                 // the link came back: ignore back-off once
 
 	offlineMu sync.Mutex // serializes accepts while offline (exact limits)
 
@@ -224,14 +228,16 @@ type Engine struct {
 func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 	opts = opts.withDefaults()
 	e := &Engine{
-		store:    store,
-		gw:       gw,
-		link:     opts.Terminal,
-		opts:     opts,
-		log:      opts.Logger,
-		wake:     make(chan struct{}, 1),
-		inflight: map[string]bool{},
-		late:     map[string]lateWatch{},
+		store:     store,
+		gw:        gw,
+		link:      opts.Terminal,
+		opts:      opts,
+		log:       opts.Logger,
+		wake:      make(chan struct{}, 1),
+		inflight:  map[string]bool{},
+		polling:   map[string]bool{},
+		canceling: map[string]bool{},
+		late:      map[string]lateWatch{},
 		reqs: requestState{wake: make(chan struct{}, 1), inflight: map[string]bool{},
 			busy: map[string]bool{}, gates: map[string]*gatewayGate{}},
 	}
@@ -295,7 +301,7 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err := e.reconcileRequests(ctx); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
 	}
-	loops := []func(){e.dispatchLoop, e.pollLoop, e.deadlineLoop, e.probeLoop, e.pruneLoop, e.requestLoop}
+	loops := []func(){e.dispatchLoop, e.pollLoop, e.lateLoop, e.deadlineLoop, e.probeLoop, e.pruneLoop, e.requestLoop}
 	for _, ch := range e.events {
 		loops = append(loops, func() { e.eventLoop(ch) })
 	}
@@ -307,16 +313,8 @@ func (e *Engine) Open(ctx context.Context) error {
 		}()
 	}
 	e.reconcileAll(reconcile)
-	if e.link != nil {
-		// Each in its own goroutine: a terminal that is off the link
-		// holds up only its own cancel.
-		for _, c := range recancel {
-			e.wg.Add(1)
-			go func() {
-				defer e.wg.Done()
-				e.askTerminalCancel(e.ctx, c)
-			}()
-		}
+	for _, c := range recancel {
+		e.cancelOnTerminal(c)
 	}
 	e.kick()
 	return nil

@@ -252,9 +252,12 @@ type fakeLink struct {
 	eng      func() *engine.Engine
 	onPush   func(c pos.Checkout) []pos.TerminalEvent
 	onCancel func(c pos.Checkout) []pos.TerminalEvent
-	mu       sync.Mutex
-	pushes   []string
-	cancels  []string
+	// hold, if set, runs in CancelInvoice before onCancel: a terminal
+	// slow to answer a cancel, or one that never does (until ctx ends).
+	hold    func(ctx context.Context, c pos.Checkout) error
+	mu      sync.Mutex
+	pushes  []string
+	cancels []string
 }
 
 func (l *fakeLink) PushInvoice(ctx context.Context, c pos.Checkout) error {
@@ -273,6 +276,11 @@ func (l *fakeLink) CancelInvoice(ctx context.Context, c pos.Checkout) error {
 	l.mu.Lock()
 	l.cancels = append(l.cancels, c.ID)
 	l.mu.Unlock()
+	if l.hold != nil {
+		if err := l.hold(ctx, c); err != nil {
+			return err
+		}
+	}
 	if l.onCancel != nil {
 		for _, ev := range l.onCancel(c) {
 			l.eng().OnTerminalEvent(ev)

@@ -51,10 +51,14 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 }
 
 // pollLoop follows sent and on_terminal checkouts at the gateway, the
-// source of truth, every PollInterval; it also polls expired invoices
-// still watched for a late payment. A round is skipped, or cut short,
-// while a 429 pauses the calls to Hesabe.
+// source of truth, every PollInterval. Each checkout's poll runs in its
+// own goroutine, at most Workers at a time and one per checkout, so a
+// poll the gateway is slow to answer (up to CallTimeout) holds up only
+// its own checkout's result. A round is skipped, or cut short, while a
+// 429 pauses the calls to Hesabe. (lateLoop polls the expired invoices
+// still watched for a late payment.)
 func (e *Engine) pollLoop() {
+	sem := make(chan struct{}, e.opts.Workers)
 	t := time.NewTicker(e.opts.PollInterval)
 	defer t.Stop()
 	for {
@@ -64,12 +68,12 @@ func (e *Engine) pollLoop() {
 		case <-t.C:
 		}
 		if !e.paused() {
-			e.pollOnce(e.ctx)
+			e.pollOnce(e.ctx, sem)
 		}
 	}
 }
 
-func (e *Engine) pollOnce(ctx context.Context) {
+func (e *Engine) pollOnce(ctx context.Context, sem chan struct{}) {
 	active, err := e.store.ActiveAll(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -82,19 +86,74 @@ func (e *Engine) pollOnce(ctx context.Context) {
 			return
 		}
 		if c.State == pos.StateSubmitting {
-			if !e.claimed(c.TerminalID) {
-				// No submission of this process owns it (a failed write
-				// after a crash-safe send): reconcile it like at start-up.
-				if e.claim(c.TerminalID) {
+			// No submission of this process owns it (a failed write
+			// after a crash-safe send): reconcile it like at start-up,
+			// its terminal claimed until the look-up settles.
+			if !e.claimed(c.TerminalID) && e.claim(c.TerminalID) {
+				if !e.startPoll(sem, c.ID, func() {
+					defer e.release(c.TerminalID)
 					e.reconcileStartup(ctx, c)
+				}) {
 					e.release(c.TerminalID)
 				}
 			}
 			continue
 		}
-		e.follow(ctx, c)
+		e.startPoll(sem, c.ID, func() { e.follow(ctx, c) })
 	}
-	e.pollLate(ctx)
+}
+
+// startPoll runs poll, the poll of checkout id, in its own goroutine once
+// a slot of sem is free. It returns false, without running it, when that
+// checkout's last poll is still under way or the engine is stopping.
+func (e *Engine) startPoll(sem chan struct{}, id string, poll func()) bool {
+	e.mu.Lock()
+	if e.polling[id] {
+		e.mu.Unlock()
+		return false
+	}
+	e.polling[id] = true
+	e.mu.Unlock()
+	done := func() {
+		e.mu.Lock()
+		delete(e.polling, id)
+		e.mu.Unlock()
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-e.ctx.Done():
+		done()
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			<-sem
+			done()
+		}()
+		poll()
+	}()
+	return true
+}
+
+// lateLoop polls the expired invoices still watched for a late payment
+// every PollInterval, one at a time (the list can hold thousands; they
+// need no haste), in a loop of their own so they never delay the polls
+// of active checkouts.
+func (e *Engine) lateLoop() {
+	t := time.NewTicker(e.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !e.paused() {
+			e.pollLate(e.ctx)
+		}
+	}
 }
 
 // follow polls one sent/on_terminal checkout and applies its deadline and
@@ -160,9 +219,13 @@ func graceStart(c pos.Checkout) time.Time {
 
 // deadlinePassed asks the terminal to cancel a sent checkout whose deadline
 // passed; it ends when the terminal or gateway confirms, or after
-// CancelGrace (see follow).
+// CancelGrace (see follow). The poller and the deadline loop may both
+// find it: only the first records the request and asks the terminal.
 func (e *Engine) deadlinePassed(ctx context.Context, c pos.Checkout) {
 	c2, err := e.move(ctx, c, c.State, "", func(c *pos.Checkout) error {
+		if c.CancelRequested {
+			return errMoved
+		}
 		c.CancelRequested, c.CancelRequestedAt = true, e.now()
 		return nil
 	})
@@ -170,7 +233,7 @@ func (e *Engine) deadlinePassed(ctx context.Context, c pos.Checkout) {
 		e.logMoveErr("request cancel at deadline", c, err)
 		return
 	}
-	e.askTerminalCancel(ctx, c2)
+	e.cancelOnTerminal(c2)
 }
 
 // applyGateway moves c to the final state the gateway reports.
