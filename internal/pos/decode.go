@@ -24,7 +24,7 @@ func DecodeJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonFieldError(err)
+		return jsonFieldError(body, v, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return FieldErrorf(EInvalid, "body", "has data after the JSON object")
@@ -32,7 +32,9 @@ func DecodeJSON(body []byte, v any) error {
 	return nil
 }
 
-func jsonFieldError(err error) error {
+// jsonFieldError turns a decoding error of body into v into a *Error
+// naming the field by its full path, array indexes included.
+func jsonFieldError(body []byte, v any, err error) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
@@ -41,6 +43,9 @@ func jsonFieldError(err error) error {
 		if field == "" {
 			return FieldErrorf(EInvalid, "body", "must be a JSON object")
 		}
+		if p := jsonPathAt(body, te.Offset); p != "" {
+			field = p
+		}
 		return FieldErrorf(EInvalid, field, "must be %s, not %s", jsonTypeName(te.Type), te.Value)
 	case errors.As(err, &se):
 		return FieldErrorf(EInvalid, "body", "is not valid JSON (at byte %d)", se.Offset)
@@ -48,7 +53,10 @@ func jsonFieldError(err error) error {
 		return FieldErrorf(EInvalid, "body", "is truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldErrorf(EInvalid, name, "is not a known field")
+		if p := unknownFieldPath(body, v, name); p != "" {
+			return FieldErrorf(EInvalid, p, "is not a known field")
+		}
+		return FieldErrorf(EInvalid, quoteEmpty(name), "is not a known field")
 	}
 	var e *Error
 	if errors.As(err, &e) {
