@@ -12,7 +12,10 @@ package diag
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -185,9 +188,19 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// cookieName carries the diagnostics token for a browser that opened
-// /?token=… once.
+// cookieName carries the login of a browser that opened /?token=… once.
 const cookieName = "posbridge_diag"
+
+// cookieValue is the login cookie's value for token: an HMAC of a fixed
+// text under the token, never the token itself. Browsers keep cookies per
+// host, not per port, so this one also goes to every other server on
+// 127.0.0.1 the technician's browser visits; the token (by default the
+// till API's, which takes payments) must not.
+func cookieValue(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("posbridge diagnostics login cookie v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
 
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.opts.Token == "" {
@@ -195,6 +208,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	}
 	want := []byte(s.opts.Token)
 	valid := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
+	wantCookie := []byte(cookieValue(s.opts.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A link with ?token= logs a browser in: a cookie, then a redirect
 		// that takes the token out of the address bar.
@@ -203,7 +217,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 				http.Error(w, "wrong diagnostics token", http.StatusUnauthorized)
 				return
 			}
-			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.opts.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: string(wantCookie), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			q.Del("token")
 			u := *r.URL
 			u.RawQuery = q.Encode()
@@ -214,12 +228,13 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if !ok {
 			_, got, ok = r.BasicAuth()
 		}
+		authorized := ok && valid(got)
 		if !ok {
 			if c, err := r.Cookie(cookieName); err == nil {
-				got, ok = c.Value, true
+				authorized = subtle.ConstantTimeCompare([]byte(c.Value), wantCookie) == 1
 			}
 		}
-		if !ok || !valid(got) {
+		if !authorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="posbridge diagnostics (password: the diagnostics token)"`)
 			http.Error(w, "diagnostics token required", http.StatusUnauthorized)
 			return

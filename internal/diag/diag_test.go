@@ -337,3 +337,48 @@ func TestRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginCookieIsNotTheToken: opening the page with ?token= logs the
+// browser in with a cookie. Cookies are kept per host, not per port, so
+// the browser sends it to every other server on 127.0.0.1 it visits
+// (and the diagnostics token defaults to the till API's, which takes
+// payments). The cookie used to be the token itself; it is now a value
+// derived from it, which only this endpoint accepts.
+func TestLoginCookieIsNotTheToken(t *testing.T) {
+	const token = "diag-token-0123456789abcdef"
+	s, _, _ := start(t, healthy(time.Now()), token)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(s.URL() + "/?token=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || resp.Header.Get("Location") != "/" {
+		t.Fatalf("login: %d, cookies %v, location %q", resp.StatusCode, cookies, resp.Header.Get("Location"))
+	}
+	if c := cookies[0]; strings.Contains(c.Value, token) || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login cookie %+v: carries the token, or is not HttpOnly and SameSite=Strict", c)
+	}
+	get := func(c *http.Cookie) int {
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/status.json", nil)
+		req.AddCookie(c)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(cookies[0]); code != http.StatusOK {
+		t.Errorf("with the login cookie: %d", code)
+	}
+	forged := *cookies[0]
+	forged.Value = cookies[0].Value[:len(cookies[0].Value)-1] + "0"
+	if forged.Value == cookies[0].Value {
+		forged.Value = cookies[0].Value[:len(cookies[0].Value)-1] + "1"
+	}
+	if code := get(&forged); code != http.StatusUnauthorized {
+		t.Errorf("with a wrong cookie: %d", code)
+	}
+}
