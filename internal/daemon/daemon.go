@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/api"
@@ -62,6 +63,10 @@ type Daemon struct {
 	diag     *diag.Server
 	metrics  *diag.Metrics
 	trace    *diag.Trace
+
+	// acceptErr is set once a create found the accept log failed: from
+	// then on every checkout is refused until a restart.
+	acceptErr atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -158,7 +163,7 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 	if err := d.engine.Open(ctx); err != nil {
 		return err
 	}
-	d.api, err = api.New(engineAdapter{d.engine}, d.links, api.Options{
+	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr}, d.links, api.Options{
 		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: d.engine,
 		Logger: d.log.With("component", "api"),
 	})
@@ -259,8 +264,27 @@ func (d *Daemon) engineOptions() engine.Options {
 	return o
 }
 
-// engineAdapter gives the till API the engine's status in its own shape.
-type engineAdapter struct{ *engine.Engine }
+// engineAdapter gives the till API the engine's status in its own shape,
+// and tells the till and the diagnostics when the store can no longer
+// accept checkouts.
+type engineAdapter struct {
+	*engine.Engine
+	acceptErr *atomic.Pointer[string]
+}
+
+// Create is the engine's; a failed accept log (a full or failing disk:
+// every create is refused until a restart) is a 503 that says so, and is
+// remembered for /readyz, instead of an "internal error".
+func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Checkout, bool, error) {
+	c, existing, err := a.Engine.Create(ctx, req)
+	if errors.Is(err, queue.ErrLogFailed) {
+		msg := err.Error()
+		a.acceptErr.CompareAndSwap(nil, &msg)
+		return c, existing, pos.Errorf(pos.EUnavailable,
+			"this bridge cannot store checkouts until it is restarted (its accept log failed; see its log): take the payment another way")
+	}
+	return c, existing, err
+}
 
 func (a engineAdapter) Status() api.EngineStatus {
 	st := a.Engine.Status()
@@ -303,6 +327,12 @@ func (d *Daemon) sources() diag.Sources {
 		Errors:    d.opts.Recent,
 		Ping:      d.links.ping,
 		Requests:  d.requestsSource(),
+		Accepting: func() error {
+			if p := d.acceptErr.Load(); p != nil {
+				return errors.New(*p)
+			}
+			return nil
+		},
 	}
 }
 

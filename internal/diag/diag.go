@@ -117,6 +117,9 @@ type Sources struct {
 	// Requests is the request outbox; nil when no request kind is
 	// configured. It is shown, never part of readiness.
 	Requests func(ctx context.Context) (RequestsHealth, error)
+	// Accepting says why the bridge refuses every new checkout (its
+	// store cannot write them), nil when it accepts them.
+	Accepting func() error
 }
 
 // Options configures the endpoint.
@@ -316,6 +319,13 @@ func (s *Server) Ready(ctx context.Context) []Check {
 			}
 			checks = append(checks, c)
 		}
+	}
+	if s.src.Accepting != nil {
+		c := Check{Name: "accepting checkouts", OK: true, Detail: "yes"}
+		if err := s.src.Accepting(); err != nil {
+			c.OK, c.Detail = false, "NO, every checkout is refused until posbridge restarts: "+err.Error()
+		}
+		checks = append(checks, c)
 	}
 	if s.src.Queue != nil {
 		q, err := s.src.Queue(ctx)
