@@ -166,8 +166,10 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	wait, err := time.ParseDuration(waitStr)
 	if err != nil || wait < 0 {
-		if n, aerr := strconv.Atoi(waitStr); aerr == nil && n >= 0 {
-			wait, err = time.Duration(n)*time.Second, nil
+		if n, aerr := strconv.ParseInt(waitStr, 10, 64); aerr == nil && n >= 0 {
+			// In seconds, bounded before it is multiplied: n*time.Second
+			// wraps around for huge n (to -1 s for the largest).
+			wait, err = time.Duration(min(n, int64(s.opts.MaxWait/time.Second)))*time.Second, nil
 		} else {
 			s.fail(w, r, pos.FieldErrorf(pos.EInvalid, "wait", "must be a duration like 30s (or seconds)"))
 			return

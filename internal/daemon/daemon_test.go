@@ -14,11 +14,17 @@ import (
 	"github.com/posbridge/posbridge/internal/pos"
 )
 
-func startStack(t *testing.T) *demo.Stack {
+// startStack starts the demo stack (no serial terminal, the MQTT one
+// approving after 50 ms); change may adjust its options first.
+func startStack(t *testing.T, change ...func(*demo.Options)) *demo.Stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true, Delay: 50 * time.Millisecond})
+	opts := demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true, Delay: 50 * time.Millisecond}
+	for _, f := range change {
+		f(&opts)
+	}
+	s, err := demo.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

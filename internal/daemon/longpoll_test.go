@@ -2,11 +2,16 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/api"
+	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/terminal/termsim"
 )
 
 // TestLongPollFinalWithSince: a long poll on a checkout that is already
@@ -39,5 +44,71 @@ func TestLongPollFinalWithSince(t *testing.T) {
 	}
 	if got.State != pos.StatePaid || !got.UpdatedAt.Equal(final.UpdatedAt) {
 		t.Fatalf("long poll = %s at %v, want paid at %v", got.State, got.UpdatedAt, final.UpdatedAt)
+	}
+}
+
+// TestLongPollHugeWait: a wait given in seconds too large for a duration
+// is the longest wait, not none. 9223372036854775807 seconds wrapped
+// around to -1 s, so the long poll answered at once, unchanged: a till
+// looping on it would hammer the bridge.
+func TestLongPollHugeWait(t *testing.T) {
+	s := startStack(t, func(o *demo.Options) { o.Mode = termsim.Silent })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitTerminals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Client()
+	co, _, err := c.Create(ctx, "longpoll-huge", api.CreateBody{TerminalID: demo.MQTTTerminal, Amount: "1.250"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The silent terminal never answers: once sent, nothing changes it
+	// but the cancel below.
+	for co.State != pos.StateSent {
+		if co, err = c.Wait(ctx, co.ID, co.UpdatedAt, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type answer struct {
+		co  pos.Checkout
+		err error
+	}
+	polled := make(chan answer, 1)
+	go func() {
+		var got pos.Checkout
+		resp := call(t, s, http.MethodGet, "/v1/checkouts/"+co.ID+"?wait=9223372036854775807&since="+url.QueryEscape(co.UpdatedAt.Format(time.RFC3339Nano)), "", "", &got)
+		var err error
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		polled <- answer{got, err}
+	}()
+	// Only a poll that does not wait answers before the change.
+	select {
+	case a := <-polled:
+		t.Fatalf("the poll answered before any change: %s at %v (%v)", a.co.State, a.co.UpdatedAt, a.err)
+	case <-time.After(time.Second):
+	}
+	// The cancel call itself waits for the silent terminal to take the
+	// cancel request; the change is committed before, and the call is
+	// given up once the poll has seen it.
+	cancelCtx, stopCancel := context.WithCancel(ctx)
+	canceled := make(chan struct{})
+	go func() {
+		defer close(canceled)
+		_, _ = c.Cancel(cancelCtx, co.ID)
+	}()
+	defer func() {
+		stopCancel()
+		<-canceled
+	}()
+	select {
+	case a := <-polled:
+		if a.err != nil || !a.co.UpdatedAt.After(co.UpdatedAt) {
+			t.Fatalf("the poll answered %s at %v (%v), want the change after %v", a.co.State, a.co.UpdatedAt, a.err, co.UpdatedAt)
+		}
+	case <-ctx.Done():
+		t.Fatal("the poll did not answer the change")
 	}
 }
