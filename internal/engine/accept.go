@@ -220,7 +220,10 @@ func (e *Engine) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 				return nil
 			})
 			if err == nil && c.State != pos.StateSubmitting {
-				e.askTerminalCancel(ctx, c)
+				// In the background: the request is stored, and a
+				// terminal that does not answer must not hold up the
+				// till's call (its answer would not change this one).
+				e.cancelOnTerminal(c)
 			}
 		default:
 			return c, pos.Errorf(pos.EConflict, "checkout %s is already %s", id, c.State)
@@ -236,22 +239,24 @@ func (e *Engine) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 // cancelOnTerminal asks the terminal link (if any) to take c's invoice off
 // its terminal, in the background: a terminal that does not answer (the
 // link waits up to CallTimeout for its acknowledgement) holds up only its
-// own checkout, not the loop that asked. One request per checkout at a
-// time, so at most one per active checkout (one per terminal). Called by
-// Open or by goroutines the engine's WaitGroup counts, so its Add never
-// races Close's Wait.
+// own checkout, not the loop or the till's call that asked. One request
+// per checkout at a time, so at most one per active checkout (one per
+// terminal). Once Close has begun nothing is started: the cancel request
+// is stored, and the next Open asks the terminal again.
 func (e *Engine) cancelOnTerminal(c pos.Checkout) {
 	if e.link == nil {
 		return
 	}
 	e.mu.Lock()
-	if e.canceling[c.ID] {
+	// Under e.mu, as Close sets closed: an Add here happens before
+	// Close's Wait begins, or not at all.
+	if e.canceling[c.ID] || e.closed.Load() {
 		e.mu.Unlock()
 		return
 	}
 	e.canceling[c.ID] = true
-	e.mu.Unlock()
 	e.wg.Add(1)
+	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		defer func() {

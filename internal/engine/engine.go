@@ -352,7 +352,9 @@ func (e *Engine) reconcileAll(list []pos.Checkout) {
 func (e *Engine) Close(ctx context.Context) error {
 	var err error
 	e.once.Do(func() {
+		e.mu.Lock() // see cancelOnTerminal
 		e.closed.Store(true)
+		e.mu.Unlock()
 		e.cancel()
 		done := make(chan struct{})
 		go func() {

@@ -88,3 +88,53 @@ func TestHungTerminalCancelDelaysNoOther(t *testing.T) {
 		t.Fatalf("termA asked to cancel Z %d times, want 1", n)
 	}
 }
+
+// TestTillCancelDoesNotWaitForTerminal: the till cancels a sent checkout
+// whose terminal does not answer (the link would wait CallTimeout, here a
+// minute). The cancel request is stored before the terminal is asked, so
+// the till's call answers with cancel_requested while the terminal is
+// still being asked, not after it.
+func TestTillCancelDoesNotWaitForTerminal(t *testing.T) {
+	opts := fastOptions()
+	opts.CallTimeout = time.Minute
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	asked, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	link.hold = func(ctx context.Context, c pos.Checkout) error {
+		asked <- struct{}{}
+		select { // the terminal does not answer until the test ends
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := h.create(checkoutReq(termA, "z", 1000))
+	h.leftSent(c)
+	h.open()
+	type answer struct {
+		c   pos.Checkout
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		got, err := h.eng.Cancel(context.Background(), c.ID)
+		done <- answer{got, err}
+	}()
+	select {
+	case <-asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the terminal was never asked to cancel")
+	}
+	select {
+	case a := <-done:
+		if a.err != nil || !a.c.CancelRequested || a.c.State != pos.StateSent {
+			t.Fatalf("cancel answered %s, cancel_requested %v, err %v; want sent with cancel_requested", a.c.State, a.c.CancelRequested, a.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the till's cancel waited for a terminal that does not answer")
+	}
+}
