@@ -70,8 +70,7 @@ func newLogger(w io.Writer, cfg config.Config, underService bool) (*slog.Logger,
 		asJSON = underService || !ok || !isTerminal(f)
 	}
 	red := &logging.Redactor{}
-	red.Add(cfg.Hesabe.AccessCode.Value(), cfg.Hesabe.SecretKey.Value(), cfg.Hesabe.IVKey.Value(),
-		cfg.Hesabe.Password.Value(), cfg.API.Token.Value(), cfg.Diagnostics.Token.Value(), cfg.MQTT.Password.Value())
+	red.Add(cfg.SecretValues()...)
 	recent := logging.NewRecent(50)
 	return logging.New(w, logging.Options{Level: level, JSON: asJSON, Redact: red, Recent: recent}), recent, red
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -198,6 +199,42 @@ type Secret string
 
 // Value returns the secret itself.
 func (s Secret) Value() string { return string(s) }
+
+// SecretValues returns the value of every Secret set in c (found by
+// reflection, so a secret added to the configuration later is covered
+// too): what loggers and reports must scrub.
+func (c Config) SecretValues() []string {
+	var out []string
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					walk(v.Field(i))
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				walk(it.Value())
+			}
+		case reflect.Pointer, reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.String:
+			if v.Type() == reflect.TypeFor[Secret]() && v.String() != "" {
+				out = append(out, v.String())
+			}
+		}
+	}
+	walk(reflect.ValueOf(c))
+	return out
+}
 
 // String redacts.
 func (s Secret) String() string {

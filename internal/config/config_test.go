@@ -122,6 +122,7 @@ func TestRunValidation(t *testing.T) {
 		{"checkout:\n  default_deadline: 10m\n  max_deadline: 5m\n", "checkout.max_deadline"},
 		{"api:\n  listen: 8470\n", "api.listen"},
 		{"api:\n  token: short\n", "at least 16"},
+		{"diagnostics:\n  token: short\n", "diagnostics.token"},
 		{"mqtt:\n  broker: http://x\n", "mqtt.broker"},
 		{"diagnostics:\n  listen: 127.0.0.1:8470\n", "must differ"},
 	} {

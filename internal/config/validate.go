@@ -29,8 +29,13 @@ func (c Config) validateRun() []error {
 	if c.API.Listen == c.Diagnostics.Listen && c.API.Listen != "" && !strings.HasSuffix(c.API.Listen, ":0") {
 		add("diagnostics.listen", c.Diagnostics.Listen, errors.New("must differ from api.listen"))
 	}
-	if t := c.API.Token.Value(); t != "" && len(t) < 16 {
-		add("api.token", "", fmt.Errorf("must be at least 16 characters (got %d); generate one with: openssl rand -hex 24", len(t)))
+	for _, tk := range []struct {
+		field string
+		value string
+	}{{"api.token", c.API.Token.Value()}, {"diagnostics.token", c.Diagnostics.Token.Value()}} {
+		if tk.value != "" && len(tk.value) < 16 {
+			add(tk.field, "", fmt.Errorf("must be at least 16 characters (got %d); generate one with: openssl rand -hex 24", len(tk.value)))
+		}
 	}
 	ck := c.Checkout
 	if ck.DefaultDeadline.D() <= 0 {

@@ -133,10 +133,7 @@ func Run(ctx context.Context, opt Options) []Result {
 // must never print one, even inside an error from a library.
 func (r *run) scrub() []Result {
 	red := &logging.Redactor{}
-	c := r.cfg
-	red.Add(c.Hesabe.AccessCode.Value(), c.Hesabe.SecretKey.Value(), c.Hesabe.IVKey.Value(),
-		c.Hesabe.Password.Value(), c.API.Token.Value(), c.Diagnostics.Token.Value(), c.MQTT.Password.Value(),
-		c.HitPay.APIKey.Value(), c.Payout.APIKey.Value())
+	red.Add(r.cfg.SecretValues()...)
 	for i := range r.results {
 		r.results[i].Detail = red.Scrub(r.results[i].Detail)
 		r.results[i].Fix = red.Scrub(r.results[i].Fix)
