@@ -78,7 +78,9 @@ func (c *Client) Wait(ctx context.Context, id string, since time.Time, wait time
 }
 
 // Follow long-polls a checkout until it is final or ctx ends, calling
-// onChange for every state it sees (including the first).
+// onChange for every state it sees (including the first). A failed poll
+// is retried every second (a bridge restarting), except an answer that
+// asking again cannot change (a 4xx such as 401 or 404), which ends it.
 func (c *Client) Follow(ctx context.Context, id string, onChange func(pos.Checkout)) (pos.Checkout, error) {
 	co, err := c.Get(ctx, id)
 	if err != nil {
@@ -90,6 +92,9 @@ func (c *Client) Follow(ctx context.Context, id string, onChange func(pos.Checko
 		if err != nil {
 			if ctx.Err() != nil {
 				return co, ctx.Err()
+			}
+			if final(err) {
+				return co, err
 			}
 			// A restarting bridge: try again shortly.
 			select {
@@ -105,6 +110,15 @@ func (c *Client) Follow(ctx context.Context, id string, onChange func(pos.Checko
 		co = next
 	}
 	return co, nil
+}
+
+// final reports whether err is an answer that asking again cannot change:
+// a 4xx other than 408 (timeout) and 429 (too many requests), such as a
+// refused token or a checkout that is not there.
+func final(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 &&
+		ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests
 }
 
 // Cancel asks to cancel a checkout.

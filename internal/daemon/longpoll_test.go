@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -110,5 +111,31 @@ func TestLongPollHugeWait(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the poll did not answer the change")
+	}
+}
+
+// TestFollowStopsOnRefusal: Client.Follow (what `posbridge pay` waits
+// with) retries a failed poll while the bridge restarts, but an answer
+// that retrying cannot change (here a 401: the token was rotated) ends it
+// with that error. Before, it polled every second until its context
+// ended, and `pay` hung saying nothing.
+func TestFollowStopsOnRefusal(t *testing.T) {
+	s := startStack(t, func(o *demo.Options) { o.Mode = termsim.Silent })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitTerminals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Client()
+	co, _, err := c.Create(ctx, "follow-refused", api.CreateBody{TerminalID: demo.MQTTTerminal, Amount: "1.250"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer fcancel()
+	_, err = c.Follow(fctx, co.ID, func(pos.Checkout) { c.Token = "rotated-away-0123456789" })
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Fatalf("Follow ended with %v, want the 401", err)
 	}
 }
