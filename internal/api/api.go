@@ -40,6 +40,9 @@ type Engine interface {
 // EngineStatus tells a till whether payments go straight to the gateway or
 // are being stored, and how much is stored.
 type EngineStatus struct {
+	// Accepting: a create can be stored. False once the store cannot take
+	// checkouts until the bridge is restarted (its accept log failed).
+	Accepting     bool      `json:"accepting"`
 	Online        bool      `json:"online"`
 	LastGatewayOK time.Time `json:"last_gateway_ok,omitzero"`
 	Queued        int       `json:"queued"`

@@ -58,10 +58,26 @@ func TestAcceptLogFailedIsNotReady(t *testing.T) {
 	if got := post(t, s, s.Token, "before", "", body); got.status != http.StatusAccepted {
 		t.Fatalf("create: %+v", got)
 	}
+	accepting := func() bool {
+		var st struct {
+			Accepting *bool `json:"accepting"`
+		}
+		if resp := call(t, s, http.MethodGet, "/v1/status", "", "", &st); resp.StatusCode != http.StatusOK || st.Accepting == nil {
+			t.Fatalf("/v1/status: %d, accepting %v", resp.StatusCode, st.Accepting)
+		}
+		return *st.Accepting
+	}
+	if !accepting() {
+		t.Error("/v1/status says not accepting before the accept log failed")
+	}
 	breakAcceptLog(t, s.Config.DataDir)
 	got := post(t, s, s.Token, "after", "", body)
 	if got.status != http.StatusServiceUnavailable || got.code != pos.EUnavailable || !strings.Contains(got.msg, "restart") {
 		t.Errorf("create after the accept log failed: %+v, want 503 unavailable saying to restart", got)
+	}
+	// A till that asks before offering card payments learns it too.
+	if accepting() {
+		t.Error("/v1/status says accepting after the accept log failed")
 	}
 	resp, err := http.Get(s.Daemon.DiagURL() + "/readyz")
 	if err != nil {

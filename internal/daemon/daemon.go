@@ -288,7 +288,7 @@ func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos
 
 func (a engineAdapter) Status() api.EngineStatus {
 	st := a.Engine.Status()
-	return api.EngineStatus{Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
+	return api.EngineStatus{Accepting: a.acceptErr.Load() == nil, Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
 		QueuedAmount: st.QueuedAmount, OldestQueued: st.OldestQueued}
 }
 
