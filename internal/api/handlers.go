@@ -79,6 +79,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fail logs internal errors (the till sees only "internal error") and
 // writes the answer.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The till hung up before its answer: not a fault of the bridge.
+		msg := "till went away before its answer"
+		if r.Method == http.MethodPost {
+			msg += " (a create may have been stored: the till must retry it with the same Idempotency-Key)"
+		}
+		s.log.Warn(msg, "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	if pos.ErrorCode(err) == pos.EInternal && !errors.Is(err, errTooLarge) {
 		s.log.Error("till API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
