@@ -40,5 +40,7 @@
 // client's store) resends them until the terminal acknowledges them (an
 // invoice also ends with its transaction's result) or their deadline
 // passes, at once after every reconnect and every Config.ResendInterval
-// while connected. The terminal acts on a message id once.
+// while connected, in the order they were made (a terminal refuses an
+// invoice as busy while the payment whose cancel was made before it is
+// still on screen). The terminal acts on a message id once.
 package terminal

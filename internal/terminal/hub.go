@@ -90,6 +90,9 @@ type term struct {
 	reconnects, badMessages    uint64
 	lastErr                    string
 
+	// pend holds t's outbox entries in the order they were made.
+	pend []*pending
+
 	qmu  sync.Mutex
 	q    []outMsg
 	qsig chan struct{}
@@ -268,15 +271,9 @@ func (h *Hub) Close(ctx context.Context) error {
 func (h *Hub) Terminals() []Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	pending := make(map[*term]int)
-	for _, p := range h.outbox {
-		pending[p.term]++
-	}
 	out := make([]Status, 0, len(h.terms))
 	for _, t := range h.terms {
-		s := h.statusLocked(t, -1)
-		s.Pending = pending[t]
-		out = append(out, s)
+		out = append(out, h.statusLocked(t))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TerminalID < out[j].TerminalID })
 	return out
@@ -290,18 +287,18 @@ func (h *Hub) Terminal(id string) (Status, bool) {
 	if t == nil {
 		return Status{}, false
 	}
-	return h.statusLocked(t, 0), true
+	return h.statusLocked(t), true
 }
 
-// statusLocked builds t's status; pending < 0 skips counting its outbox
-// entries (the caller counts them for all terminals at once).
-func (h *Hub) statusLocked(t *term, pending int) Status {
+// statusLocked builds t's status.
+func (h *Hub) statusLocked(t *term) Status {
 	s := Status{
 		TerminalID: t.id, Known: t.known, Link: t.kind,
 		Connected: t.connected(h.mqttUp), Busy: t.busy, TransactionID: t.tx,
 		LastSeen: t.lastSeen, ConnectedSince: t.connectedSince,
 		Model: t.hello.Model, SerialNumber: t.hello.SerialNumber, AppVersion: t.hello.AppVersion,
 		Reconnects: t.reconnects, FrameErrors: t.badMessages, LastError: t.lastErr,
+		Pending: len(t.pend),
 	}
 	if !s.Connected {
 		s.ConnectedSince = time.Time{}
@@ -313,13 +310,6 @@ func (h *Hub) statusLocked(t *term, pending int) Status {
 		s.FrameErrors += ls.FrameErrors
 		if ls.LastError != "" {
 			s.LastError = ls.LastError
-		}
-	}
-	if pending >= 0 {
-		for _, p := range h.outbox {
-			if p.term == t {
-				s.Pending++
-			}
 		}
 	}
 	return s

@@ -3,6 +3,7 @@ package terminal
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
@@ -27,6 +28,13 @@ type pending struct {
 // and the insert are one step under the lock, so callers pushing the same
 // transaction at the same time share a message too. Called without the
 // lock.
+//
+// A terminal gets its reliable messages in the order they were made, also
+// when they are sent again after a reconnect (a cancel of the payment on
+// screen before the next invoice, which the terminal would otherwise
+// refuse as busy). So the message is sent here only when none of the
+// terminal's older ones is due to be sent; otherwise it is made due and
+// maintain sends them all in order.
 func (h *Hub) addPending(t *term, m protocol.Message, deadline time.Time, txKey string) (*pending, error) {
 	b, err := protocol.Encode(m)
 	if err != nil {
@@ -34,23 +42,37 @@ func (h *Hub) addPending(t *term, m protocol.Message, deadline time.Time, txKey 
 	}
 	p := &pending{msg: m, payload: b, term: t, txKey: txKey, deadline: deadline, done: make(chan struct{})}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.state != stateOpen {
-		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if old := h.byTx[txKey]; txKey != "" && old != nil {
-		h.mu.Unlock()
 		return old, nil
+	}
+	now := time.Now()
+	up := t.linkUp && (t.kind != LinkMQTT || h.mqttUp)
+	waiting := false
+	for _, q := range t.pend {
+		waiting = waiting || !now.Before(q.nextSend)
 	}
 	h.outbox[m.ID] = p
 	if txKey != "" {
 		h.byTx[txKey] = p
 	}
-	up := t.linkUp && (t.kind != LinkMQTT || h.mqttUp)
-	p.nextSend = time.Now().Add(h.cfg.ResendInterval)
-	h.mu.Unlock()
-	if up {
+	t.pend = append(t.pend, p)
+	switch {
+	case up && !waiting:
+		p.nextSend = now.Add(h.cfg.ResendInterval)
+		// Under the lock, as maintain's sends: the queue's order is the
+		// order the messages were made.
 		h.enqueue(t, outMsg{kind: m.Kind, payload: b})
+	default:
+		// Sent by maintain, after the older ones: at once when the link
+		// is up, else when it comes up.
+		p.nextSend = now
+		if up {
+			h.kickMaintain()
+		}
 	}
 	return p, nil
 }
@@ -61,6 +83,9 @@ func (h *Hub) settleLocked(id string, p *pending, err error) {
 		return
 	}
 	delete(h.outbox, id)
+	if i := slices.Index(p.term.pend, p); i >= 0 {
+		p.term.pend = slices.Delete(p.term.pend, i, i+1)
+	}
 	if p.txKey != "" && h.byTx[p.txKey] == p {
 		delete(h.byTx, p.txKey)
 	}
@@ -148,16 +173,23 @@ func (h *Hub) transmit(t *term, m outMsg) error {
 	return err
 }
 
-// resendNow makes every message waiting for t due at once.
+// resendNow makes every message waiting for t (every terminal's for nil)
+// due at once.
 func (h *Hub) resendNow(t *term) {
 	h.mu.Lock()
 	now := time.Now()
-	for _, p := range h.outbox {
-		if t == nil || p.term == t {
-			p.nextSend = now
+	for _, x := range h.terms {
+		if t == nil || x == t {
+			for _, p := range x.pend {
+				p.nextSend = now
+			}
 		}
 	}
 	h.mu.Unlock()
+	h.kickMaintain()
+}
+
+func (h *Hub) kickMaintain() {
 	select {
 	case h.kick <- struct{}{}:
 	default:
@@ -184,15 +216,20 @@ func (h *Hub) maintain() {
 		var sends []send
 		var silent []*term
 		h.mu.Lock()
-		for id, p := range h.outbox {
-			if now.After(p.deadline) {
-				h.settleLocked(id, p, ErrExpired)
-				continue
-			}
-			t := p.term
-			if t.linkUp && (t.kind != LinkMQTT || h.mqttUp) && !now.Before(p.nextSend) {
-				p.nextSend = now.Add(h.cfg.ResendInterval)
-				sends = append(sends, send{t, outMsg{kind: p.msg.Kind, payload: p.payload}})
+		for _, t := range h.terms {
+			up := t.linkUp && (t.kind != LinkMQTT || h.mqttUp)
+			// In the order they were made (settling one removes it from
+			// t.pend, so walk a copy), and queued under the lock, as
+			// addPending does: a terminal gets them in that order.
+			for _, p := range slices.Clone(t.pend) {
+				if now.After(p.deadline) {
+					h.settleLocked(p.msg.ID, p, ErrExpired)
+					continue
+				}
+				if up && !now.Before(p.nextSend) {
+					p.nextSend = now.Add(h.cfg.ResendInterval)
+					h.enqueue(t, outMsg{kind: p.msg.Kind, payload: p.payload})
+				}
 			}
 		}
 		for _, t := range h.terms {
