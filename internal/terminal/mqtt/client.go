@@ -85,6 +85,7 @@ func newClient(cfg Config, h clientHooks) (*client, error) {
 		return conn, nil
 	})
 	o.SetCleanSession(true)
+	o.SetStore(newCopyStore())
 	o.SetKeepAlive(cfg.KeepAlive)
 	o.SetPingTimeout(cfg.KeepAlive / 2)
 	o.SetConnectTimeout(cfg.ConnectTimeout)

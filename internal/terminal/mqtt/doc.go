@@ -19,4 +19,8 @@
 // on the bridge, the simulator on the terminal) resends every reliable
 // message until the far end acknowledges it in the protocol. That is what
 // survives a broker restart, which loses sessions and in-flight messages.
+// paho itself also sends its unacknowledged QoS 1 publishes again after a
+// reconnect (duplicates the protocol's message ids make harmless), from a
+// store of encoded copies (copyStore): its memory store shared the packet
+// being written with the resend, a data race inside paho.
 package mqtt
