@@ -53,17 +53,10 @@ func TestLongPollFinalWithSince(t *testing.T) {
 // around to -1 s, so the long poll answered at once, unchanged: a till
 // looping on it would hammer the bridge.
 func TestLongPollHugeWait(t *testing.T) {
-	s := startStack(t, func(o *demo.Options) { o.Mode = termsim.Silent })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.WaitTerminals(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := s.Client()
-	co, _, err := c.Create(ctx, "longpoll-huge", api.CreateBody{TerminalID: demo.MQTTTerminal, Amount: "1.250"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c, co := silentCheckout(ctx, t, "longpoll-huge")
+	var err error
 	// The silent terminal never answers: once sent, nothing changes it
 	// but the cancel below.
 	for co.State != pos.StateSent {
@@ -120,22 +113,31 @@ func TestLongPollHugeWait(t *testing.T) {
 // with that error. Before, it polled every second until its context
 // ended, and `pay` hung saying nothing.
 func TestFollowStopsOnRefusal(t *testing.T) {
-	s := startStack(t, func(o *demo.Options) { o.Mode = termsim.Silent })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.WaitTerminals(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := s.Client()
-	co, _, err := c.Create(ctx, "follow-refused", api.CreateBody{TerminalID: demo.MQTTTerminal, Amount: "1.250"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c, co := silentCheckout(ctx, t, "follow-refused")
 	fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer fcancel()
-	_, err = c.Follow(fctx, co.ID, func(pos.Checkout) { c.Token = "rotated-away-0123456789" })
+	_, err := c.Follow(fctx, co.ID, func(pos.Checkout) { c.Token = "rotated-away-0123456789" })
 	var ae *api.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("Follow ended with %v, want the 401", err)
 	}
+}
+
+// silentCheckout starts a stack whose terminals never answer and creates
+// a checkout with key on its MQTT terminal: nothing but the till changes it
+// once it is sent.
+func silentCheckout(ctx context.Context, t *testing.T, key string) (*demo.Stack, *api.Client, pos.Checkout) {
+	t.Helper()
+	s := startStack(t, func(o *demo.Options) { o.Mode = termsim.Silent })
+	if err := s.WaitTerminals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Client()
+	co, _, err := c.Create(ctx, key, api.CreateBody{TerminalID: demo.MQTTTerminal, Amount: "1.250"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c, co
 }
