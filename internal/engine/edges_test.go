@@ -132,10 +132,7 @@ func TestLateWatchReloadedPastManyFinished(t *testing.T) {
 func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
 	opts := fastOptions()
 	opts.CancelGrace = 3 * time.Second
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.onCancel = canceledOnTerminal
 	ctx := context.Background()
 	// Left by the last run: sent, the till's cancel stored, the link never
@@ -162,10 +159,7 @@ func TestOpenAsksCancelOfCancelRequested(t *testing.T) {
 // terminal instead (cancel asked at once).
 func TestAdoptedPastDeadlineNotPushed(t *testing.T) {
 	opts := fastOptions()
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.onCancel = canceledOnTerminal
 	r := checkoutReq(termA, "k1", 1500)
 	r.Deadline = 50 * time.Millisecond
@@ -270,10 +264,7 @@ func installmentBatch() []byte {
 // to the terminal first: the till canceled the sale.
 func TestAdoptedCancelRequestedNotPushed(t *testing.T) {
 	opts := fastOptions()
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.onCancel = canceledOnTerminal
 	ctx := context.Background()
 	c := h.create(checkoutReq(termA, "k1", 1500))
@@ -302,10 +293,7 @@ func TestCancelGraceFromAdoption(t *testing.T) {
 	opts := fastOptions()
 	opts.PollInterval = 5 * time.Millisecond
 	opts.CancelGrace = 10 * time.Second
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
 		// The terminal confirms a little later.
 		time.AfterFunc(300*time.Millisecond, func() {

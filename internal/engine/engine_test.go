@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
@@ -61,10 +60,7 @@ func states(s []pos.State) []string {
 func TestPaidByTerminalEvent(t *testing.T) {
 	opts := fastOptions()
 	opts.PollInterval = time.Hour // results only from the terminal
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.onPush = func(c pos.Checkout) []pos.TerminalEvent {
 		return []pos.TerminalEvent{
 			{Kind: pos.TerminalAck, TerminalID: c.TerminalID, TransactionID: c.TransactionID},
@@ -301,10 +297,7 @@ func TestDeadlineNeverSentLate(t *testing.T) {
 func TestSentPastDeadlineCancelGrace(t *testing.T) {
 	opts := fastOptions()
 	opts.CancelGrace = 150 * time.Millisecond
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	h.open()
 	r := checkoutReq(termA, "k1", 1500)
 	r.Deadline = 300 * time.Millisecond
@@ -360,10 +353,7 @@ func TestCancel(t *testing.T) {
 	t.Run("sent/confirmed by terminal", func(t *testing.T) {
 		opts := fastOptions()
 		opts.PollInterval = time.Hour
-		link := &fakeLink{}
-		opts.Terminal = link
-		h := newHarness(t, opts, false)
-		link.eng = func() *engine.Engine { return h.eng }
+		h, link := newLinkedHarness(t, opts)
 		link.onPush = func(c pos.Checkout) []pos.TerminalEvent {
 			return []pos.TerminalEvent{{Kind: pos.TerminalAck, TerminalID: c.TerminalID, TransactionID: c.TransactionID}}
 		}

@@ -294,3 +294,14 @@ func (l *fakeLink) cancelCount() int {
 	defer l.mu.Unlock()
 	return len(l.cancels)
 }
+
+// newLinkedHarness is newHarness (not opened) with a fakeLink as the
+// engine's terminal link, already wired back to the engine.
+func newLinkedHarness(t *testing.T, opts engine.Options) (*harness, *fakeLink) {
+	t.Helper()
+	link := &fakeLink{}
+	opts.Terminal = link
+	h := newHarness(t, opts, false)
+	link.eng = func() *engine.Engine { return h.eng }
+	return h, link
+}

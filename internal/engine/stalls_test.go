@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
 	"github.com/posbridge/posbridge/internal/pos"
@@ -51,10 +50,7 @@ func TestSlowPollDelaysNoOtherResult(t *testing.T) {
 func TestHungTerminalCancelDelaysNoOther(t *testing.T) {
 	opts := fastOptions()
 	opts.CallTimeout = time.Minute
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	link.hold = func(ctx context.Context, c pos.Checkout) error {
 		if c.TerminalID == termA {
 			<-ctx.Done() // termA does not answer
@@ -97,10 +93,7 @@ func TestHungTerminalCancelDelaysNoOther(t *testing.T) {
 func TestTillCancelDoesNotWaitForTerminal(t *testing.T) {
 	opts := fastOptions()
 	opts.CallTimeout = time.Minute
-	link := &fakeLink{}
-	opts.Terminal = link
-	h := newHarness(t, opts, false)
-	link.eng = func() *engine.Engine { return h.eng }
+	h, link := newLinkedHarness(t, opts)
 	asked, release := make(chan struct{}, 1), make(chan struct{})
 	defer close(release)
 	link.hold = func(ctx context.Context, c pos.Checkout) error {
