@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/demo"
-	"github.com/posbridge/posbridge/internal/terminal/termsim"
 )
 
 // TestPayLostAnswerTellsKey: when `posbridge pay` loses the answer to its
@@ -25,15 +24,7 @@ import (
 func TestPayLostAnswerTellsKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true, Mode: termsim.Silent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer ccancel()
-		_ = s.Close(cctx)
-	})
+	s := silentStack(ctx, t)
 	// A link that delivers the request and drops the answer.
 	drop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

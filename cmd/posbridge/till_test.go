@@ -21,15 +21,7 @@ import (
 func TestCheckoutsCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true, Mode: termsim.Silent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer ccancel()
-		_ = s.Close(cctx)
-	})
+	s := silentStack(ctx, t)
 	if err := s.WaitTerminals(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -93,4 +85,20 @@ func TestCheckoutsCommand(t *testing.T) {
 			t.Fatalf("a refused command canceled a checkout: %+v", got)
 		}
 	})
+}
+
+// silentStack starts the demo stack (no serial terminal) with terminals
+// that never answer, so checkouts stay open; it is closed when t ends.
+func silentStack(ctx context.Context, t *testing.T) *demo.Stack {
+	t.Helper()
+	s, err := demo.Start(ctx, demo.Options{APIListen: "127.0.0.1:0", DiagListen: "127.0.0.1:0", NoSerial: true, Mode: termsim.Silent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer ccancel()
+		_ = s.Close(cctx)
+	})
+	return s
 }
