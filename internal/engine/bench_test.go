@@ -114,17 +114,9 @@ func BenchmarkDrain100k(b *testing.B) {
 		n = v // a smaller drain for profiling
 	}
 	for range b.N {
-		m := hesabesim.SandboxMerchant()
-		m.Terminals = nil
-		var ids []string
-		for i := range terminals {
-			id := fmt.Sprintf("8800%04d", i)
-			ids = append(ids, id)
-			m.Terminals = append(m.Terminals, hesabe.Terminal{ID: int64(400 + i), TerminalID: id, TerminalName: "A99",
-				PosType: 1, MerchantID: m.ID, MerchantCode: m.Code})
-		}
+		merchant, ids := withTerminals(terminals)
 		simOpts := hesabesim.DefaultOptions()
-		simOpts.Merchants = []hesabesim.Merchant{m}
+		merchant(&simOpts)
 		sim, err := hesabesim.Start("127.0.0.1:0", simOpts)
 		if err != nil {
 			b.Fatal(err)
