@@ -8,9 +8,15 @@ import (
 )
 
 // Requests is what the API needs for the request kinds other than
-// checkouts (customers, installment batches, payees); *engine.Engine has
-// it. Options.Requests nil: those endpoints answer not_found.
+// checkouts (customers, installment batches, payees); the daemon gives it
+// the engine's methods and the configured kinds. Options.Requests nil:
+// those endpoints answer not_found.
 type Requests interface {
+	// Serves reports whether the bridge is configured for kind. Every
+	// endpoint of a kind it does not serve answers the same not_found,
+	// listing included: a till that looks before it creates must not
+	// take an empty list for a kind it can use.
+	Serves(kind pos.RequestKind) bool
 	// SubmitRequest checks and durably stores a request of kind (the
 	// till's JSON body); existing is true when the idempotency key matched
 	// an earlier identical request.
@@ -24,10 +30,12 @@ type Requests interface {
 var requestPaths = []struct {
 	kind pos.RequestKind
 	path string
+	// setting is the configuration key that turns the kind on.
+	setting string
 }{
-	{pos.KindCustomer, "customers"},
-	{pos.KindInstallments, "installments"},
-	{pos.KindPayee, "payees"},
+	{pos.KindCustomer, "customers", "requests.customers"},
+	{pos.KindInstallments, "installments", "requests.installments"},
+	{pos.KindPayee, "payees", "requests.payees"},
 }
 
 func (s *Server) requestRoutes() []route {
@@ -44,16 +52,44 @@ func (s *Server) requestRoutes() []route {
 	return out
 }
 
-func (s *Server) requests() (Requests, error) {
-	if s.opts.Requests == nil {
-		return nil, pos.Errorf(pos.ENotFound, "this bridge is not configured for customers, installments or payees")
+// requests returns what serves kind, or the not_found every endpoint of
+// an unconfigured kind answers.
+func (s *Server) requests(kind pos.RequestKind) (Requests, error) {
+	if s.opts.Requests == nil || !s.opts.Requests.Serves(kind) {
+		return nil, notConfigured(kind)
 	}
 	return s.opts.Requests, nil
 }
 
+// notConfigured is the answer for a kind the bridge does not serve: it
+// names the configuration key, for the till developer to pass on.
+func notConfigured(kind pos.RequestKind) error {
+	for _, k := range requestPaths {
+		if k.kind == kind {
+			return pos.Errorf(pos.ENotFound, "%s are not configured on this bridge (%s in its configuration)", k.path, k.setting)
+		}
+	}
+	return pos.Errorf(pos.ENotFound, "%s requests are not configured on this bridge", kind)
+}
+
+// stored returns the requests store for reading or canceling one request
+// of kind by id. A request stored while its kind was configured can still
+// be read after the kind was turned off (the engine fails it); an id not
+// found then answers that the kind is not configured.
+func (s *Server) stored(kind pos.RequestKind, find func(Requests) (pos.Request, error)) (pos.Request, error) {
+	if s.opts.Requests == nil {
+		return pos.Request{}, notConfigured(kind)
+	}
+	r, err := find(s.opts.Requests)
+	if err != nil && pos.ErrorCode(err) == pos.ENotFound && !s.opts.Requests.Serves(kind) {
+		return pos.Request{}, notConfigured(kind)
+	}
+	return r, err
+}
+
 func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		reqs, err := s.requests()
+		reqs, err := s.requests(kind)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -89,35 +125,33 @@ func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.Han
 
 func (s *Server) handleGetRequest(kind pos.RequestKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		reqs, err := s.requests()
-		if err == nil {
-			var req pos.Request
-			if req, err = reqs.GetRequest(r.Context(), kind, r.PathValue("id")); err == nil {
-				writeJSON(w, http.StatusOK, req)
-				return
-			}
+		req, err := s.stored(kind, func(reqs Requests) (pos.Request, error) {
+			return reqs.GetRequest(r.Context(), kind, r.PathValue("id"))
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
-		s.fail(w, r, err)
+		writeJSON(w, http.StatusOK, req)
 	}
 }
 
 func (s *Server) handleCancelRequest(kind pos.RequestKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		reqs, err := s.requests()
-		if err == nil {
-			var req pos.Request
-			if req, err = reqs.CancelRequest(r.Context(), kind, r.PathValue("id")); err == nil {
-				writeJSON(w, http.StatusOK, req)
-				return
-			}
+		req, err := s.stored(kind, func(reqs Requests) (pos.Request, error) {
+			return reqs.CancelRequest(r.Context(), kind, r.PathValue("id"))
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
-		s.fail(w, r, err)
+		writeJSON(w, http.StatusOK, req)
 	}
 }
 
 func (s *Server) handleListRequests(kind pos.RequestKind, name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		reqs, err := s.requests()
+		reqs, err := s.requests(kind)
 		if err != nil {
 			s.fail(w, r, err)
 			return

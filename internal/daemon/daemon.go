@@ -164,7 +164,7 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 		return err
 	}
 	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr}, d.links, api.Options{
-		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: d.engine,
+		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: requestsAdapter{Engine: d.engine, kinds: d.requests},
 		Logger: d.log.With("component", "api"),
 	})
 	if err != nil {
@@ -291,6 +291,16 @@ func (a engineAdapter) Status() api.EngineStatus {
 	return api.EngineStatus{Accepting: a.acceptErr.Load() == nil, Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
 		QueuedAmount: st.QueuedAmount, OldestQueued: st.OldestQueued}
 }
+
+// requestsAdapter gives the till API the engine's requests and which
+// kinds the configuration turns on.
+type requestsAdapter struct {
+	*engine.Engine
+	kinds map[pos.RequestKind]engine.RequestHandler
+}
+
+// Serves reports whether the configuration turns kind on.
+func (a requestsAdapter) Serves(kind pos.RequestKind) bool { return a.kinds[kind] != nil }
 
 // sources feed the diagnostics endpoint.
 func (d *Daemon) sources() diag.Sources {
