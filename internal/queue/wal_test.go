@@ -468,6 +468,8 @@ func TestAcceptLogReadsSeeAccepts(t *testing.T) {
 // Open either refuses it with an error or applies a prefix of it, and
 // then every index agrees with the records. It never panics. The seeds
 // are a real log (12 checkouts, the last 8 not applied) and pieces of it.
+// Fuzz with -fuzzminimizetime 2s (docs/queue.md): each run opens a
+// database, and minimizing a new input for the default minute stalls it.
 func FuzzAcceptLog(f *testing.F) {
 	dir := f.TempDir()
 	tmpl := filepath.Join(dir, "queue.db")
