@@ -129,5 +129,3 @@ func checkText(field, v string, max int) error {
 	}
 	return nil
 }
-
-// decodeAmount accepts only a JSON string with at most 3 decimals: "1.250".

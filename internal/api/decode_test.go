@@ -72,6 +72,10 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"terminal_id":"29708454","amount":"1.250"}`,
 		`{"terminal_id":"1","amount":"0.001","customer":{"name":"أحمد","email":"a@b.co","phone":"+965"},"deadline_seconds":300}`,
 		`{"amount":1e400}`, `[`, `{"terminal_id":null}`, `{"customer":{"email":"<a@b>"}}`,
+		`{"terminal_id":"1","amount":"+1.000"}`, `{"terminal_id":"1","amount":"-0"}`, `{"terminal_id":"1","amount":" 1"}`,
+		`{"terminal_id":"1","amount":"0x10"}`, `{"terminal_id":"1","amount":"1_000"}`, `{"terminal_id":"1","amount":"١٢٣"}`,
+		`{"terminal_id":"1","amount":"1."}`, `{"terminal_id":"1","amount":".5"}`, `{"terminal_id":"1","amount":"007.010"}`,
+		`{"terminal_id":"1","amount":"\u0031.5"}`, `{"terminal_id":"1","amount":1.5}`, `{"terminal_id":"1","amount":""}`,
 	} {
 		f.Add([]byte(s), "key-1")
 	}
@@ -87,5 +91,6 @@ func FuzzDecodeCreate(f *testing.F) {
 		if req.Amount <= 0 || req.TerminalID == "" || req.IdempotencyKey == "" {
 			t.Fatalf("accepted an invalid request: %+v", req)
 		}
+		acceptedAmountIsDocumented(t, body)
 	})
 }

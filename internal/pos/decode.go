@@ -85,9 +85,11 @@ func jsonTypeName(t reflect.Type) string {
 	return fmt.Sprintf("of type %s", t)
 }
 
-// DecodeMoney reads a till's amount field: a JSON string with up to 3
-// decimals ("1.250"). zeroOK allows "0.000"; negative amounts are refused.
-// Errors are *Error naming field.
+// DecodeMoney reads a till's amount field: a JSON string of ASCII digits
+// with an optional '.' and 1 to 3 decimals ("1.250"), as ParseMoney
+// accepts it, without a sign. zeroOK allows "0.000"; negative amounts are
+// refused. A JSON number is refused: the till API's amounts are strings.
+// Errors are *Error naming field and saying what is accepted.
 func DecodeMoney(field string, raw json.RawMessage, zeroOK bool) (Money, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, FieldErrorf(EInvalid, field, `is required, as a string with up to 3 decimals, e.g. "1.250"`)
@@ -96,18 +98,34 @@ func DecodeMoney(field string, raw json.RawMessage, zeroOK bool) (Money, error) 
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return 0, FieldErrorf(EInvalid, field, `must be a string, e.g. "1.250", not %s`, jsonKind(raw))
 	}
+	accepted := `send a string of ` + MoneyFormat
+	if s == "" {
+		return 0, FieldErrorf(EInvalid, field, "is empty; %s", accepted)
+	}
+	sign := "must be positive"
+	if zeroOK {
+		sign = "must not be negative"
+	}
+	// A '-' on what is otherwise an amount is a sign problem, "-0.000"
+	// included (which ParseMoney calls a negative zero).
+	if len(s) > 1 && s[0] == '-' && s[1] != '-' {
+		if _, err := ParseMoney(s[1:]); err == nil {
+			return 0, FieldErrorf(EInvalid, field, "%s: %s; %s", sign, quoteClipped(s), accepted)
+		}
+	}
 	m, err := ParseMoney(s)
+	var se *MoneySyntaxError
 	switch {
+	case errors.As(err, &se):
+		return 0, FieldErrorf(EInvalid, field, "%s: %s; %s", se.Problem, quoteClipped(s), accepted)
 	case errors.Is(err, ErrMoneyPrecision):
-		return 0, FieldErrorf(EInvalid, field, "has more than 3 decimals (KWD has 3): %q", s)
+		return 0, FieldErrorf(EInvalid, field, "has more than 3 decimals (KWD has 3): %s; %s", quoteClipped(s), accepted)
 	case errors.Is(err, ErrMoneyRange):
-		return 0, FieldErrorf(EInvalid, field, "is too large: %q (at most %s)", s, Money(maxMoneyDinars*FilsPerDinar))
+		return 0, FieldErrorf(EInvalid, field, "is too large: %s (at most %s)", quoteClipped(s), MaxMoney)
 	case err != nil:
-		return 0, FieldErrorf(EInvalid, field, `must be a decimal like "1.250": %q`, s)
-	case m < 0 && zeroOK:
-		return 0, FieldErrorf(EInvalid, field, "must not be negative: %q", s)
-	case m <= 0 && !zeroOK:
-		return 0, FieldErrorf(EInvalid, field, "must be positive: %q", s)
+		return 0, FieldErrorf(EInvalid, field, "%s: %s", accepted, quoteClipped(s))
+	case m < 0 || m == 0 && !zeroOK:
+		return 0, FieldErrorf(EInvalid, field, "%s: %s; %s", sign, quoteClipped(s), accepted)
 	}
 	return m, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/posbridge/posbridge/internal/pos"
@@ -93,14 +95,30 @@ func TestMoneyExtremes(t *testing.T) {
 	}
 }
 
+// canonicalMoney is the one form ParseMoney accepts: the till API's
+// documented pattern (^[0-9]+(\.[0-9]{1,3})?$) with an optional '-'.
+var canonicalMoney = regexp.MustCompile(`^-?[0-9]+(\.[0-9]{1,3})?$`)
+
 func FuzzParseMoney(f *testing.F) {
-	for _, s := range []string{"0.100", "12", "-3.25", "1e3", "", ".", "0.0001"} {
+	for _, s := range []string{"0.100", "12", "-3.25", "1e3", "", ".", "0.0001",
+		"+1.000", "-0", "-0.000", " 1", "1 ", "0x10", "1_000", "1,000", "١٢٣", "1٫5", "１２",
+		"1.", ".5", "007.010", "1000000000000.000", "1000000000000.001", "99999999999999999999",
+		"NaN", "-Inf", "\xff", "--1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := pos.ParseMoney(s)
 		if err != nil {
+			if errors.Is(err, pos.ErrMoneySyntax) && !strings.Contains(err.Error(), pos.MoneyFormat) {
+				t.Fatalf("%q: syntax error %q does not say what is accepted", s, err)
+			}
 			return
+		}
+		if !canonicalMoney.MatchString(s) || s[0] == '-' && m == 0 {
+			t.Fatalf("accepted %q, which is not digits with an optional '.' and 1-3 decimals", s)
+		}
+		if m > pos.MaxMoney || m < -pos.MaxMoney {
+			t.Fatalf("accepted %q beyond the range: %v", s, m)
 		}
 		again, err := pos.ParseMoney(m.String())
 		if err != nil || again != m {
