@@ -46,7 +46,7 @@ var _ Gateway = (*hesabe.Client)(nil)
 // each invoice to its terminal itself; PushInvoice is a faster local path
 // and CancelInvoice the only way to take an invoice off a terminal's
 // screen. Both are best effort: errors are logged, never fatal. Results
-// come back through Engine.OnTerminalEvent.
+// come back through Engine.HandleTerminalEvent (or OnTerminalEvent).
 type TerminalLink interface {
 	PushInvoice(ctx context.Context, c pos.Checkout) error
 	CancelInvoice(ctx context.Context, c pos.Checkout) error
@@ -108,6 +108,10 @@ type Options struct {
 	LateWindow time.Duration
 	// CallTimeout bounds each gateway call.
 	CallTimeout time.Duration
+	// ResultTimeout bounds how long HandleTerminalEvent waits for a
+	// terminal result to be stored; past it the link is told to leave the
+	// result unacknowledged (the terminal sends it again).
+	ResultTimeout time.Duration
 	// CustomerName is sent to Hesabe when the till gives no customer name
 	// (Hesabe requires one).
 	CustomerName string
@@ -140,6 +144,7 @@ func DefaultOptions() Options {
 		CancelGrace:     2 * time.Minute,
 		LateWindow:      30 * time.Minute,
 		CallTimeout:     20 * time.Second,
+		ResultTimeout:   5 * time.Second,
 		CustomerName:    "Customer",
 	}
 }
@@ -161,6 +166,7 @@ func (o Options) withDefaults() Options {
 	set(&o.CancelGrace, d.CancelGrace)
 	set(&o.LateWindow, d.LateWindow)
 	set(&o.CallTimeout, d.CallTimeout)
+	set(&o.ResultTimeout, d.ResultTimeout)
 	if o.MaxDeadline < o.DefaultDeadline {
 		o.MaxDeadline = o.DefaultDeadline
 	}
@@ -202,8 +208,8 @@ type Engine struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	wake   chan struct{}                       // new work for the dispatcher
-	events [eventShards]chan pos.TerminalEvent // by terminal
+	wake   chan struct{}                 // new work for the dispatcher
+	events [eventShards]chan queuedEvent // by terminal
 
 	health health
 	notify notifier
@@ -242,7 +248,7 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 			busy: map[string]bool{}, gates: map[string]*gatewayGate{}},
 	}
 	for i := range e.events {
-		e.events[i] = make(chan pos.TerminalEvent, 256)
+		e.events[i] = make(chan queuedEvent, 256)
 	}
 	if len(opts.Terminals) > 0 {
 		e.terms = make(map[string]bool, len(opts.Terminals))
