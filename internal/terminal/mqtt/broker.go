@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -94,6 +96,10 @@ func (b *Broker) Open(ctx context.Context) error {
 			return fmt.Errorf("mqtt broker: %w", err)
 		}
 	}
+	// Last of all: it must see the publish or will the broker goes on with.
+	if err := srv.AddHook(newRetainedHook(), nil); err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
 	tcp := newTCPListener("posbridge", b.cfg.Addr, b.cfg.TLS)
 	if err := srv.AddListener(tcp); err != nil {
 		return fmt.Errorf("mqtt broker: listen on %s: %w", b.cfg.Addr, err)
@@ -145,7 +151,7 @@ func (b *Broker) Close(ctx context.Context) error {
 
 // authHook allows everyone when no username is configured, else exactly
 // that username and password (compared in constant time). Topic access is
-// not restricted.
+// not restricted, but for $SYS (see retainedHook).
 type authHook struct {
 	mochi.HookBase
 	user, pass string
@@ -166,7 +172,15 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	return u&p == 1
 }
 
-func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
+// OnACLCheck refuses subscriptions to $SYS topics (and their delivery):
+// mochi stores them as retained messages every second from its event
+// loop, with no hook around the store, so a wildcard $SYS subscription
+// would race with it the way retainedHook describes. posbridge does not
+// use them.
+func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	first, _, _ := strings.Cut(topic, "/")
+	return write || !strings.EqualFold(first, mochi.SysPrefix)
+}
 
 // takeoverHook makes a client that reconnects at once with its id (paho
 // does, after a dropped connection) wait, at most takeoverWait, until the
@@ -294,6 +308,120 @@ func (h *willOrderHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet)
 	case <-f.done:
 	case <-t.C:
 		h.srv.Log.Warn("a replaced connection's Last Will is slow to publish; not waiting for it", "client", cl.ID)
+	}
+}
+
+// retainedHook keeps mochi from looking up the retained messages for a new
+// subscription while it stores a retained message. mochi (v2.7.9,
+// TopicsIndex.scanMessages, run for every wildcard filter a client
+// subscribes to, such as the bridge's posbridge/t/+/presence and a
+// terminal's posbridge/bridge/+/presence) reads each matching topic's
+// retained-message path without the lock under which RetainMessage writes
+// it on every retained publish: a data race inside the broker, which
+// go test -race reported now and then. mochi's hooks come on both sides of
+// both steps, so a lock taken in one hook and released in the next keeps
+// them apart:
+//
+//   - storing: a retained PUBLISH runs OnPublish, stores the message, then
+//     OnRetainMessage; a retained Last Will runs OnWill, stores it, then
+//     OnRetainMessage. The lock is taken exclusively in OnPublish or
+//     OnWill when the broker will store the message (this hook comes last,
+//     so it sees the packet or will the broker goes on with) and released
+//     in OnRetainMessage. Nothing in between waits on the network.
+//   - looking up: a SUBSCRIBE writes its SUBACK (OnPacketSent), looks up
+//     and queues the retained messages for each filter, then ends
+//     (OnPacketProcessed). The lock is held shared in between; queueing
+//     does not wait (the client's own goroutine writes them out).
+//
+// mochi stores retained messages on two other paths with no hook before
+// the store; both are closed instead: an MQTT 5 will delay on a retained
+// will is dropped at connect (a delayed will is stored from the event
+// loop), so the will goes out when the connection ends, as in MQTT 3.1.1;
+// and $SYS, stored every second, cannot be subscribed to (authHook).
+type retainedHook struct {
+	mochi.HookBase
+
+	mu sync.RWMutex
+	// writer is the client whose retained message is being stored, with
+	// mu held exclusively.
+	writer atomic.Pointer[mochi.Client]
+
+	rmu     sync.Mutex
+	readers map[*mochi.Client]bool // subscribes holding mu shared
+}
+
+func newRetainedHook() *retainedHook {
+	return &retainedHook{readers: make(map[*mochi.Client]bool)}
+}
+
+func (h *retainedHook) ID() string { return "posbridge-retained-order" }
+
+func (h *retainedHook) Provides(b byte) bool {
+	switch b {
+	case mochi.OnConnect, mochi.OnPublish, mochi.OnWill, mochi.OnRetainMessage,
+		mochi.OnPacketSent, mochi.OnPacketProcessed:
+		return true
+	}
+	return false
+}
+
+func (h *retainedHook) retainAvailable() bool {
+	return h.Opts == nil || h.Opts.Capabilities == nil || h.Opts.Capabilities.RetainAvailable != 0
+}
+
+// OnConnect drops the will delay of a retained will (see above).
+func (h *retainedHook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
+	if cl.Properties.Will.Retain {
+		cl.Properties.Will.WillDelayInterval = 0
+	}
+	return nil
+}
+
+// OnPublish: mochi's processPublish stores the packet it goes on with when
+// it is retained and not ignored.
+func (h *retainedHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Retain && !pk.Ignore && h.retainAvailable() {
+		h.mu.Lock()
+		h.writer.Store(cl)
+	}
+	return pk, nil
+}
+
+// OnWill: mochi's sendLWT stores a retained will that is not delayed.
+func (h *retainedHook) OnWill(cl *mochi.Client, w mochi.Will) (mochi.Will, error) {
+	if w.Retain && cl.Properties.Will.WillDelayInterval == 0 && h.retainAvailable() {
+		h.mu.Lock()
+		h.writer.Store(cl)
+	}
+	return w, nil
+}
+
+func (h *retainedHook) OnRetainMessage(cl *mochi.Client, _ packets.Packet, _ int64) {
+	if h.writer.CompareAndSwap(cl, nil) {
+		h.mu.Unlock()
+	}
+}
+
+func (h *retainedHook) OnPacketSent(cl *mochi.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type != packets.Suback {
+		return
+	}
+	h.mu.RLock()
+	h.rmu.Lock()
+	h.readers[cl] = true
+	h.rmu.Unlock()
+}
+
+func (h *retainedHook) OnPacketProcessed(cl *mochi.Client, pk packets.Packet, _ error) {
+	if pk.FixedHeader.Type != packets.Subscribe {
+		return
+	}
+	h.rmu.Lock()
+	held := h.readers[cl]
+	delete(h.readers, cl)
+	h.rmu.Unlock()
+	if held {
+		h.mu.RUnlock()
 	}
 }
 
