@@ -212,6 +212,28 @@ func (e *Engine) process(c pos.Checkout) {
 		}
 		c = cur
 	}
+	// A 429 answering any call (this submission's look-up, another
+	// checkout's poll) may have paused every call to Hesabe since the
+	// dispatcher started this submission: the create waits it out, and
+	// then decides on what is stored by then (the till may have canceled,
+	// the deadline may have passed meanwhile).
+	waited, err := e.awaitPause(ctx)
+	if err != nil {
+		return // shutting down: reconciled at the next Open
+	}
+	if waited {
+		cur, err := e.store.Get(ctx, c.ID)
+		switch {
+		case ctx.Err() != nil:
+			return // shutting down: reconciled at the next Open
+		case err != nil:
+			e.retryLater(ctx, c, err, "reading the checkout before sending failed")
+			return
+		case cur.State != c.State || cur.Attempts != c.Attempts:
+			return // moved on meanwhile: not this submission's any more
+		}
+		c = cur
+	}
 	if c.CancelRequested || !e.now().Before(c.Deadline) {
 		e.finishUnsent(ctx, c)
 		return
@@ -324,7 +346,9 @@ func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, wh
 
 // pause stops every call to Hesabe for d (a 429's Retry-After): the
 // dispatcher starts no submission, the poller and the probe skip their
-// rounds, and Hesabe's requests wait. Calls already under way finish.
+// rounds, and Hesabe's requests wait. Calls already under way finish;
+// every later one, also the next call of a submission under way, waits
+// for the pause to end (awaitPause).
 func (e *Engine) pause(d time.Duration) {
 	until := e.now().Add(d).UnixNano()
 	for {
@@ -338,6 +362,28 @@ func (e *Engine) pause(d time.Duration) {
 	}
 	e.log.Warn("gateway rate limit: pausing every call to Hesabe", "for", d)
 	e.kickRequests() // Hesabe's requests look again when it ends
+}
+
+// awaitPause waits until no 429's pause is under way (also one that began
+// or grew while it waited), or ctx ends (its error). waited reports
+// whether there was a pause to wait out. Every call to Hesabe goes through
+// it, so a call that a submission, a poll or a request makes after a 429
+// answered any other call waits like the dispatcher does.
+func (e *Engine) awaitPause(ctx context.Context) (waited bool, _ error) {
+	for {
+		d := time.Duration(e.pauseUntil.Load() - e.now().UnixNano())
+		if d <= 0 {
+			return waited, ctx.Err()
+		}
+		waited = true
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return waited, ctx.Err()
+		}
+	}
 }
 
 // paused reports whether a 429's pause is under way.
@@ -392,6 +438,9 @@ func (e *Engine) invoiceRequest(c pos.Checkout) hesabe.POSInvoiceRequest {
 // find looks an invoice up by invoice number. An error wrapping
 // hesabe.ErrNotFound is an answer ("none"), not a failure.
 func (e *Engine) find(ctx context.Context, number string) (*hesabe.POSInvoice, error) {
+	if _, err := e.awaitPause(ctx); err != nil {
+		return nil, fmt.Errorf("engine: look-up of invoice %s: waiting out a rate limit: %w", number, err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
 	defer cancel()
 	inv, err := e.gw.FindPOSInvoice(cctx, number)
@@ -411,6 +460,9 @@ func absent(err error) bool { return errors.Is(err, hesabe.ErrNotFound) }
 
 // get looks an invoice up by its gateway id.
 func (e *Engine) get(ctx context.Context, id int64) (*hesabe.POSInvoice, error) {
+	if _, err := e.awaitPause(ctx); err != nil {
+		return nil, fmt.Errorf("engine: status of invoice %d: waiting out a rate limit: %w", id, err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
 	defer cancel()
 	inv, err := e.gw.GetPOSInvoice(cctx, id)

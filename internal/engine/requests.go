@@ -488,6 +488,14 @@ func (e *Engine) gatewayFailed(gw string, err error, retryAfter time.Duration) {
 // the outcome in one transition.
 func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	ctx := e.ctx
+	if seen.Gateway == GatewayHesabe {
+		// A 429 answering another call since the loop started this
+		// delivery pauses it too; waited out before submitting, so a stop
+		// meanwhile leaves the request queued, not in doubt.
+		if _, err := e.awaitPause(ctx); err != nil {
+			return
+		}
+	}
 	r, err := e.store.TransitionRequest(ctx, seen.ID, pos.RequestSubmitting, "sending", func(cur *pos.Request) error {
 		if cur.State != pos.RequestQueued || cur.Attempts != seen.Attempts {
 			return errMoved
