@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 func TestCreateIdempotency(t *testing.T) {
@@ -400,7 +400,7 @@ func TestOpenLockedByChild(t *testing.T) {
 		os.Exit(0)
 	}
 	path := filepath.Join(t.TempDir(), "queue.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenLockedByChild$")
+	cmd := testutil.SelfCommand("-test.run=^TestOpenLockedByChild$")
 	cmd.Env = append(os.Environ(), "QUEUE_TEST_HOLD="+path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

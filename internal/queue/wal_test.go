@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -129,7 +128,7 @@ func TestAcceptLogCrashChild(t *testing.T) {
 		select {} // until killed
 	}
 	path := filepath.Join(t.TempDir(), "queue.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptLogCrashChild$")
+	cmd := testutil.SelfCommand("-test.run=^TestAcceptLogCrashChild$")
 	cmd.Env = append(os.Environ(), "QUEUE_TEST_WAL_CHILD="+path)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -6,13 +6,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestAcceptLogOwnedLikeDatabase: root opening the service's database (a
@@ -85,7 +85,7 @@ func TestAcceptLogFileSizeLimit(t *testing.T) {
 		os.Exit(0)
 	}
 	path := filepath.Join(t.TempDir(), "queue.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptLogFileSizeLimit$")
+	cmd := testutil.SelfCommand("-test.run=^TestAcceptLogFileSizeLimit$")
 	cmd.Env = append(os.Environ(), "QUEUE_TEST_FSIZE_CHILD="+path)
 	out, err := cmd.Output()
 	if err != nil || !strings.HasSuffix(string(out), "ok\n") {
