@@ -5,6 +5,9 @@
 # DPKG_ROOT, no chroot), checks every documented path, owner and mode, the
 # system user and its dialout membership, the enabled unit, an upgrade that
 # keeps a modified config, and a purge. No container, no systemd needed.
+# A package for another architecture (arm64, armhf) is installed with
+# --force-architecture, its binary checked to be built for that machine
+# and run under qemu-user (qemu-user-static).
 #
 # Usage: scripts/check-deb.sh path/to/posbridge_*.deb
 set -euo pipefail
@@ -14,6 +17,7 @@ fail() { echo "check-deb: FAIL: $*" >&2; exit 1; }
 ok() { echo "check-deb: ok   $*"; }
 . scripts/pkgcheck.sh
 
+pkg_arch "$(dpkg-deb -f "$deb" Architecture)"
 info=$(dpkg-deb -I "$deb")
 for f in "Package: posbridge" "Depends: passwd" "conffiles"; do
 	grep -q "$f" <<<"$info" || fail "dpkg-deb -I lacks '$f'"
@@ -51,7 +55,7 @@ mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/trigg
 : >"$R/var/lib/dpkg/status"
 : >"$R/var/lib/dpkg/available"
 pkg_root_etc
-dpkgr() { dpkg --root="$R" --force-script-chrootless --force-depends --force-confold --log=/dev/null "$@"; }
+dpkgr() { dpkg --root="$R" --force-script-chrootless --force-depends --force-confold ${foreign:+--force-architecture} --log=/dev/null "$@"; }
 dpkgr -i "$deb" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "dpkg --root -i"; }
 ok "installed into a throwaway root"
 
@@ -62,7 +66,7 @@ ok "paths, owners and modes"
 pkg_enabled
 ok "posbridge.service enabled (multi-user.target.wants)"
 pkg_installed
-ok "the binary runs; unit and config as in packaging/"
+ok "the binary is built for $machine and runs${emu:+ (under $emu)}; unit and config as in packaging/"
 # (systemd-analyze verify runs on the rendered unit in internal/service.)
 
 # Upgrade (reinstall): the edited config and the secrets are kept.

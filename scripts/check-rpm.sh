@@ -26,9 +26,11 @@
 #   resolution, SELinux labels): no RPM distribution here. The Requires are
 #   checked against nfpm.yaml, and must name shadow-utils (preinstall.sh's
 #   groupadd, useradd and usermod).
-# - arm64 and armv7hl packages: CI builds the x86_64 one only.
+# - The arm64 and armv7hl packages on an arm host: here they are installed
+#   with --ignorearch, their binary checked to be built for that machine and
+#   run under qemu-user (qemu-user-static).
 #
-# Usage: scripts/check-rpm.sh path/to/posbridge-*.x86_64.rpm [VERSION]
+# Usage: scripts/check-rpm.sh path/to/posbridge-*.{x86_64,aarch64,armv7hl}.rpm [VERSION]
 # VERSION is the one given to scripts/build.sh (e.g. 0.0.0-ci); without it
 # the version is not checked.
 set -euo pipefail
@@ -49,16 +51,19 @@ ok "digests (rpm -K)"
 # nfpm's rpm version: build.sh's VERSION without a leading v, the semver
 # pre-release after "~" with its "-" as "_" (0.0.0-ci -> 0.0.0~ci).
 release=$(awk '$1 == "release:" {print $2}' packaging/nfpm.yaml)
+arch=${rpmf%.rpm}
+arch=${arch##*.}
+pkg_arch "$arch"
 got=$(q --queryformat '%{NAME} %{RELEASE} %{ARCH} %{OS}')
-[ "$got" = "posbridge $release x86_64 linux" ] || fail "name release arch os is '$got', want 'posbridge $release x86_64 linux'"
+[ "$got" = "posbridge $release $arch linux" ] || fail "name release arch os is '$got', want 'posbridge $release $arch linux'"
 rpmver=$(q --queryformat '%{VERSION}')
 if [ -n "$version" ]; then
 	want=${version#v}
 	case $want in *-*) pre=${want#*-}; want="${want%%-*}~${pre//-/_}" ;; esac
 	[ "$rpmver" = "$want" ] || fail "version is '$rpmver', want '$want' (from $version)"
-	ok "name posbridge, version $rpmver, release $release, arch x86_64"
+	ok "name posbridge, version $rpmver, release $release, arch $arch"
 else
-	ok "name posbridge, release $release, arch x86_64 (version $rpmver not checked)"
+	ok "name posbridge, release $release, arch $arch (version $rpmver not checked)"
 fi
 
 # Relations: exactly what nfpm.yaml declares (top-level lists; nfpm's
@@ -157,7 +162,7 @@ rpmr() { # logs to $tmp/$1.log; fails on an error or a command the root lacks
 	rpm --root="$R" --dbpath=/var/lib/rpm --nodeps "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
 	if grep -E 'not found|No such file|error:|scriptlet failed' "$log" >&2; then return 1; fi
 }
-rpmr install -i "$rpmf" || fail "rpm --root -i"
+rpmr install -i ${foreign:+--ignorearch} "$rpmf" || fail "rpm --root -i"
 ok "installed into a throwaway root (scriptlets run chrooted)"
 
 pkg_user /sbin/nologin /usr/sbin/nologin
@@ -167,14 +172,14 @@ ok "paths, owners and modes"
 pkg_enabled
 ok "posbridge.service enabled (multi-user.target.wants)"
 pkg_installed "$version"
-ok "the binary runs${version:+ (posbridge $version)}; unit and config as in packaging/"
+ok "the binary is built for $machine and runs${emu:+ under $emu}${version:+ (posbridge $version)}; unit and config as in packaging/"
 
 # Upgrade (same package again: pre/postinstall get 2, the old pre/postremove
 # 1): the edited config and the secrets are kept, owners and modes restored.
 echo "# edited by the technician" >>"$R/etc/posbridge/posbridge.yaml"
 echo "# secret edit" >>"$R/etc/posbridge/secrets.yaml"
 chmod 0644 "$R/etc/posbridge/secrets.yaml"
-rpmr upgrade -U --replacepkgs "$rpmf" || fail "upgrade (rpm -U --replacepkgs)"
+rpmr upgrade -U --replacepkgs ${foreign:+--ignorearch} "$rpmf" || fail "upgrade (rpm -U --replacepkgs)"
 grep -q "edited by the technician" "$R/etc/posbridge/posbridge.yaml" || fail "upgrade replaced the edited config"
 grep -q "secret edit" "$R/etc/posbridge/secrets.yaml" || fail "upgrade replaced the secrets"
 pkg_user /sbin/nologin /usr/sbin/nologin

@@ -59,13 +59,38 @@ pkg_enabled() {
 	[ "$want" = /usr/lib/systemd/system/posbridge.service ] || fail "enabled unit links to $want"
 }
 
-# pkg_installed [VERSION]: the binary runs (and says VERSION), and the
-# unit and the config are the ones in the repository.
+# pkg_arch ARCH: the package's architecture (dpkg's or rpm's name). Sets
+# machine (what readelf calls the binary's machine), emu (the qemu
+# user-mode emulator that runs it on this host, empty when it runs
+# natively) and foreign (non-empty when it is not this host's).
+pkg_arch() {
+	local native
+	case $1 in
+	amd64 | x86_64) machine="Advanced Micro Devices X86-64" native=x86_64 emu= ;;
+	arm64 | aarch64) machine=AArch64 native=aarch64 emu=qemu-aarch64-static ;;
+	armhf | armv7hl) machine=ARM native=armv7l emu=qemu-arm-static ;;
+	*) fail "unknown package architecture '$1'" ;;
+	esac
+	foreign=
+	if [ "$(uname -m)" = "$native" ]; then
+		emu=
+	else
+		foreign=1
+		[ -z "$emu" ] || command -v "$emu" >/dev/null 2>&1 ||
+			fail "$emu missing: install qemu-user-static to check a $1 package here"
+	fi
+}
+
+# pkg_installed [VERSION]: the binary is built for the package's machine
+# (after pkg_arch) and runs (and says VERSION), and the unit and the
+# config are the ones in the repository.
 pkg_installed() {
-	local v
-	v=$("$R/usr/bin/posbridge" version) || fail "the installed binary does not run"
+	local v m
+	m=$(readelf -h "$R/usr/bin/posbridge" | awk -F: '$1 ~ /Machine/ {gsub(/^[ \t]+/, "", $2); print $2}')
+	[ "$m" = "$machine" ] || fail "/usr/bin/posbridge is built for '$m', want '$machine'"
+	v=$(${emu:+"$emu"} "$R/usr/bin/posbridge" version) || fail "the installed binary does not run${emu:+ (under $emu)}"
 	[[ "$v" == *"posbridge ${1:-}"* ]] || fail "posbridge version says '$v', want ${1:-a version}"
-	diff <("$R/usr/bin/posbridge" service unit) "$R/usr/lib/systemd/system/posbridge.service" >/dev/null ||
+	diff <(${emu:+"$emu"} "$R/usr/bin/posbridge" service unit) "$R/usr/lib/systemd/system/posbridge.service" >/dev/null ||
 		fail "the packaged unit differs from 'posbridge service unit'"
 	cmp -s packaging/posbridge.yaml "$R/etc/posbridge/posbridge.yaml" || fail "/etc/posbridge/posbridge.yaml differs from packaging/posbridge.yaml"
 	cmp -s packaging/posbridge.yaml "$R/usr/share/doc/posbridge/posbridge.example.yaml" || fail "posbridge.example.yaml differs from packaging/posbridge.yaml"
