@@ -222,15 +222,35 @@ func (d *Daemon) Close(ctx context.Context) error {
 
 // Run opens the daemon, waits for ctx to end, and closes it within
 // Options.CloseTimeout.
+//
+// A till API or diagnostics listener that fails after start (its socket
+// shut down or closed under it, an accept error that is not temporary)
+// also ends Run: the daemon closes and Run returns that listener's error,
+// so that `posbridge run` exits non-zero and the service manager restarts
+// the bridge on a fresh socket (systemd Restart=on-failure, the Windows
+// recovery actions). Restarting only the listener in-process would hide a
+// fault the technician should see in the log and the service's restart
+// count, and a bridge the till cannot reach must not look alive.
 func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Open(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	d.log.Info("posbridge stopping")
+	var failed error
+	select {
+	case <-ctx.Done():
+		d.log.Info("posbridge stopping")
+	case err := <-d.api.Failed():
+		failed = err
+	case err := <-d.diag.Failed():
+		failed = err
+	}
+	if failed != nil {
+		failed = fmt.Errorf("%w; posbridge stopped so that the service manager restarts it", failed)
+		d.log.Error("a listener failed; posbridge is stopping so that the service manager restarts it", "err", failed)
+	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), d.opts.CloseTimeout)
 	defer cancel()
-	return d.Close(closeCtx)
+	return errors.Join(failed, d.Close(closeCtx))
 }
 
 // APIURL is the till API's base URL (after Open).

@@ -18,14 +18,15 @@ import (
 
 // Server serves one handler on one address.
 type Server struct {
-	name string
-	addr string
-	log  *slog.Logger
-	srv  *http.Server
-	ln   net.Listener
-	wg   sync.WaitGroup
-	stop chan struct{}
-	once sync.Once
+	name   string
+	addr   string
+	log    *slog.Logger
+	srv    *http.Server
+	ln     net.Listener
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	once   sync.Once
+	failed chan error
 }
 
 // New returns a server for h on addr; name appears in errors and logs.
@@ -33,7 +34,7 @@ func New(name, addr string, h http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{name: name, addr: addr, log: log, stop: make(chan struct{}), srv: &http.Server{
+	return &Server{name: name, addr: addr, log: log, stop: make(chan struct{}), failed: make(chan error, 1), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -45,7 +46,9 @@ func New(name, addr string, h http.Handler, log *slog.Logger) *Server {
 // return on it so that shutdown does not wait for them.
 func (s *Server) Stopping() <-chan struct{} { return s.stop }
 
-// Open listens and serves in the background.
+// Open listens and serves in the background. A listener that fails
+// later (its socket shut down or closed under it, an accept error that is
+// not temporary) ends serving: the error is logged and sent on Failed.
 func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -55,12 +58,27 @@ func (s *Server) Open() error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error(s.name+" stopped", "err", err)
+		err := s.srv.Serve(ln)
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
+			return
 		}
+		select {
+		case <-s.stop:
+			return // Close began: an accept failing now is the shutdown's
+		default:
+		}
+		err = fmt.Errorf("%s on %s stopped accepting connections: %w", s.name, ln.Addr(), err)
+		s.log.Error(s.name+" stopped accepting connections", "addr", ln.Addr().String(), "err", err)
+		s.failed <- err
 	}()
 	return nil
 }
+
+// Failed receives the error that ended serving when the listener failed
+// after Open and before Close; nothing is sent when Close ends it. The
+// server then answers no one: its owner must stop, or Close it and Open
+// another.
+func (s *Server) Failed() <-chan error { return s.failed }
 
 // URL is the base URL, e.g. http://127.0.0.1:8470 (after Open).
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
