@@ -257,7 +257,7 @@ func (e *Engine) submit(ctx context.Context, c pos.Checkout) {
 		return
 	}
 	if err == nil {
-		e.health.ok()
+		e.health.succeeded()
 		e.adopt(ctx, c, inv, "invoice created")
 		return
 	}
@@ -331,11 +331,14 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 }
 
 // retryLater puts c back at the head of its terminal's queue after a
-// back-off (longer if a 429 said so; the call that got it has paused
-// every call already). Attempts > 0 from now on, so the next attempt
+// back-off (at least the pause, after a 429; the call that got it has
+// paused every call already). Attempts > 0 from now on, so the next attempt
 // looks the invoice up before sending.
 func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, why string) {
-	delay := max(e.backoff(c.Attempts), rateLimited(cause))
+	delay := e.backoff(c.Attempts)
+	if _, limited := rateLimited(cause); limited {
+		delay = max(delay, e.pauseLeft())
+	}
 	_, err := e.move(ctx, c, pos.StateQueued, why, func(c *pos.Checkout) error {
 		c.LastError = cause.Error()
 		c.NextAttemptAt = e.now().Add(delay)
@@ -344,12 +347,13 @@ func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, wh
 	e.logMoveErr("schedule retry", c, err)
 }
 
-// pause stops every call to Hesabe for d (a 429's Retry-After): the
+// pause stops every call to Hesabe for d (a 429's Retry-After, or the
+// back-off of a run of 429s without one; inARow is the run's length): the
 // dispatcher starts no submission, the poller and the probe skip their
 // rounds, and Hesabe's requests wait. Calls already under way finish;
 // every later one, also the next call of a submission under way, waits
 // for the pause to end (awaitPause).
-func (e *Engine) pause(d time.Duration) {
+func (e *Engine) pause(d time.Duration, inARow int) {
 	until := e.now().Add(d).UnixNano()
 	for {
 		old := e.pauseUntil.Load()
@@ -360,7 +364,7 @@ func (e *Engine) pause(d time.Duration) {
 			break
 		}
 	}
-	e.log.Warn("gateway rate limit: pausing every call to Hesabe", "for", d)
+	e.log.Warn("gateway rate limit: pausing every call to Hesabe", "for", d, "in_a_row", inARow)
 	e.kickRequests() // Hesabe's requests look again when it ends
 }
 
@@ -388,6 +392,11 @@ func (e *Engine) awaitPause(ctx context.Context) (waited bool, _ error) {
 
 // paused reports whether a 429's pause is under way.
 func (e *Engine) paused() bool { return e.now().UnixNano() < e.pauseUntil.Load() }
+
+// pauseLeft is how long the current pause still lasts (0: none).
+func (e *Engine) pauseLeft() time.Duration {
+	return max(time.Duration(e.pauseUntil.Load()-e.now().UnixNano()), 0)
+}
 
 // pausedUntil is when the current pause ends (zero: none).
 func (e *Engine) pausedUntil() time.Time {

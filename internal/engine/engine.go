@@ -92,7 +92,8 @@ type Options struct {
 	IdleProbe time.Duration
 	// DrainRate caps submissions per second (0: unlimited). A 429 from the
 	// gateway, answering any call, pauses every call to it (submissions,
-	// polls, probes, Hesabe's requests) for its Retry-After whatever the
+	// polls, probes, Hesabe's requests) for its Retry-After (without one:
+	// 1 s, doubling with each 429 in a row up to a minute) whatever the
 	// rate.
 	DrainRate float64
 	// Workers bounds concurrent submissions (each to a different
@@ -212,6 +213,7 @@ type Engine struct {
 	events [eventShards]chan queuedEvent // by terminal
 
 	health health
+	rl     rateLimit
 	notify notifier
 	reqs   requestState
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ const probeInvoiceNumber = "PBPROBE"
 // no answer (network error, timeout, reset) or a 5xx. Online: any answer
 // (including "not found" and refusals). A 429 is an answer too; whatever
 // call it answered (create, look-up, poll, probe, a Hesabe request), it
-// pauses every call to Hesabe for its Retry-After (Engine.pause).
+// pauses every call to Hesabe for its Retry-After, or without one for a
+// back-off that grows with each 429 in a row (Engine.rateLimitHit).
 type health struct {
 	e            *Engine
 	mu           sync.Mutex
@@ -51,7 +53,7 @@ func (h *health) isOnline() bool {
 func (h *health) result(ctx context.Context, err error) {
 	switch {
 	case err == nil || errors.Is(err, hesabe.ErrNotFound):
-		h.ok()
+		h.succeeded()
 	case ctx.Err() != nil:
 		// Our own cancellation says nothing about the gateway.
 	default:
@@ -59,6 +61,14 @@ func (h *health) result(ctx context.Context, err error) {
 	}
 }
 
+// succeeded records a call that succeeded: the gateway answers, and a
+// run of 429s is over (the next one pauses for the shortest time again).
+func (h *health) succeeded() {
+	h.e.rateLimitOver()
+	h.ok()
+}
+
+// ok records that the gateway answered.
 func (h *health) ok() {
 	h.mu.Lock()
 	was := h.online
@@ -80,8 +90,8 @@ func (h *health) fail(err error) {
 		h.mu.Lock()
 		h.lastErr = err.Error()
 		h.mu.Unlock()
-		if d := rateLimited(err); d > 0 {
-			h.e.pause(d)
+		if ra, limited := rateLimited(err); limited {
+			h.e.rateLimitHit(ra)
 		}
 		return
 	}
@@ -97,14 +107,71 @@ func (h *health) fail(err error) {
 	}
 }
 
-// rateLimited is how long a 429 from Hesabe asks every call to wait: its
-// Retry-After, and 1 s when it gives none; 0 for any other error.
-func rateLimited(err error) time.Duration {
+// rateLimited reports whether err is a 429 from Hesabe, and its
+// Retry-After (0 when it gave none).
+func rateLimited(err error) (retryAfter time.Duration, limited bool) {
 	var herr *hesabe.Error
 	if errors.As(err, &herr) && herr.HTTPStatus == http.StatusTooManyRequests {
-		return max(herr.RetryAfter, time.Second)
+		return max(herr.RetryAfter, 0), true
 	}
-	return 0
+	return 0, false
+}
+
+// A 429 without a Retry-After pauses every call to Hesabe for
+// rateLimitInitial, doubling with each further 429 in a row up to
+// rateLimitMax, jittered to between ¾ and all of it (never below
+// rateLimitInitial), so bridges throttled together do not come back
+// together. A call that succeeds ends the run.
+const (
+	rateLimitInitial = time.Second
+	rateLimitMax     = time.Minute
+)
+
+// rateLimit is the run of 429s the pause is about.
+type rateLimit struct {
+	mu     sync.Mutex
+	streak int // 429s in a row, each after the pause before it
+}
+
+// rateLimitHit pauses every call to Hesabe after a 429: for its
+// Retry-After when it gave one, else for the run's back-off. A 429 that
+// arrives while the pause it belongs to is under way (an answer to a call
+// made before that pause began, of a burst the gateway refused at once)
+// does not lengthen the run.
+func (e *Engine) rateLimitHit(retryAfter time.Duration) {
+	e.rl.mu.Lock()
+	defer e.rl.mu.Unlock()
+	if e.paused() {
+		if retryAfter > 0 {
+			e.pause(retryAfter, e.rl.streak)
+		}
+		return
+	}
+	e.rl.streak++
+	d := retryAfter
+	if d <= 0 {
+		d = rateLimitDelay(e.rl.streak)
+	}
+	e.pause(d, e.rl.streak)
+}
+
+// rateLimitOver ends a run of 429s.
+func (e *Engine) rateLimitOver() {
+	e.rl.mu.Lock()
+	e.rl.streak = 0
+	e.rl.mu.Unlock()
+}
+
+// rateLimitDelay is the pause after the n-th 429 in a row without a
+// Retry-After: 1 s, 2 s, 4 s … up to a minute, jittered to ¾–1× of it,
+// at least 1 s.
+func rateLimitDelay(n int) time.Duration {
+	d := rateLimitInitial
+	for i := 1; i < n && d < rateLimitMax; i++ {
+		d *= 2
+	}
+	d = min(d, rateLimitMax)
+	return max(d*3/4+rand.N(d/4+1), rateLimitInitial)
 }
 
 // unreachable: the gateway gave no usable answer.

@@ -64,10 +64,11 @@ type Prepared struct {
 // while the checkout engine sees Hesabe offline or paused by a 429.
 const GatewayHesabe = "hesabe"
 
-// retryAfter is how long a 429 (or a gateway's busy answer) asked to wait.
+// retryAfter is how long a 429 (or a gateway's busy answer) asked to wait
+// (a Hesabe 429 without Retry-After: 1 s; its pause may be longer).
 func retryAfter(err error) time.Duration {
-	if d := rateLimited(err); d > 0 {
-		return d
+	if d, limited := rateLimited(err); limited {
+		return max(d, rateLimitInitial)
 	}
 	var ra interface{ RetryAfterDelay() time.Duration }
 	if errors.As(err, &ra) {
@@ -540,6 +541,9 @@ func (e *Engine) deliver(seen pos.Request, h RequestHandler) {
 	switch pos.ClassOf(err) {
 	case pos.ClassRetryable:
 		ra := retryAfter(err)
+		if _, limited := rateLimited(err); limited && r.Gateway == GatewayHesabe {
+			ra = max(ra, e.pauseLeft()) // the pause this 429 started or joined
+		}
 		e.gatewayFailed(r.Gateway, err, ra)
 		// Unreachable: the gateway is held back as a whole (gatewayFailed)
 		// and the request keeps its place at the head of its gateway's
