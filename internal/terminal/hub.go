@@ -36,6 +36,7 @@ var (
 	maxUnknownTerminals    = 100
 	maintainTick           = 100 * time.Millisecond
 	silentAfterPings       = 3
+	offlineProbes          = 3 // identifies sent after an offline MQTT presence
 	unknownTerminalWarning = "a terminal that is not in the config is talking on the broker"
 )
 
@@ -89,6 +90,10 @@ type term struct {
 	everUp                     bool
 	reconnects, badMessages    uint64
 	lastErr                    string
+
+	// probes: identify messages still to send to an MQTT terminal whose
+	// presence said offline (see mqttPresence).
+	probes int
 
 	// pend holds t's outbox entries in the order they were made.
 	pend []*pending
@@ -364,6 +369,7 @@ func (h *Hub) linkUp(t *term) {
 			t.identified = false
 		}
 		t.linkUp = true
+		t.probes = 0
 		t.lastPing = time.Now()
 	})
 	h.send(t, h.ids.New(protocol.KindIdentify, t.id))

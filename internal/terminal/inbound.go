@@ -53,6 +53,7 @@ func (h *Hub) inbound(t *term, payload []byte) {
 			t.hello = *m.Hello
 			t.identified = true
 			t.linkUp = true // over MQTT a hello proves the terminal is there
+			t.probes = 0
 		})
 		h.send(t, h.ids.Reply(protocol.KindAck, m))
 		h.resendNow(t)
@@ -233,6 +234,17 @@ func (h *Hub) mqttPresence(id string, online bool) {
 		return
 	}
 	h.linkDown(t, errors.New("terminal went offline (MQTT presence)"))
+	// An offline presence may be stale: a broker can deliver an old
+	// connection's Last Will after the new connection's online (and keep
+	// it as the retained presence). A terminal that is there answers
+	// identify with hello, which shows it connected again; one that is
+	// gone costs a few messages no one reads. Asked now and, in case
+	// that is lost, by maintain a few more times.
+	h.mu.Lock()
+	t.probes = offlineProbes - 1
+	t.lastPing = time.Now()
+	h.mu.Unlock()
+	h.send(t, h.ids.New(protocol.KindIdentify, t.id))
 }
 
 func (h *Hub) mqttConnected() {

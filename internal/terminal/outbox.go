@@ -233,6 +233,14 @@ func (h *Hub) maintain() {
 			}
 		}
 		for _, t := range h.terms {
+			if t.known && !t.linkUp && t.probes > 0 && h.mqttUp && now.Sub(t.lastPing) > h.cfg.ResendInterval {
+				// Its presence said offline: is it there after all?
+				t.probes--
+				t.lastPing = now
+				if b, err := protocol.Encode(h.ids.New(protocol.KindIdentify, t.id)); err == nil {
+					sends = append(sends, send{t, outMsg{kind: protocol.KindIdentify, payload: b}})
+				}
+			}
 			if !t.known || !t.linkUp || (t.kind == LinkMQTT && !h.mqttUp) {
 				continue
 			}
