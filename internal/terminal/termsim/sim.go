@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,7 +38,9 @@ type sim struct {
 	ignored   map[string]bool   // invoices a silent step swallowed
 	replies   map[string][]byte // our answer to each message id, for resends
 	order     []string
-	outbox    map[string]*outItem // reliable messages until the bridge acks
+	// outbox: reliable messages until the bridge acks them, in the order
+	// they were made, which is the order they are resent in.
+	outbox []*outItem
 }
 
 type payment struct {
@@ -47,6 +50,8 @@ type payment struct {
 }
 
 type outItem struct {
+	id      string
+	kind    protocol.Kind
 	payload []byte
 	next    time.Time
 }
@@ -62,7 +67,6 @@ func newSim(cfg Config) *sim {
 		completed: make(map[string]bool),
 		ignored:   make(map[string]bool),
 		replies:   make(map[string][]byte),
-		outbox:    make(map[string]*outItem),
 	}
 }
 
@@ -136,11 +140,7 @@ func (s *sim) loop(ctx context.Context) {
 			return
 		case <-s.hello:
 			// A new hello replaces any unacknowledged one.
-			for id, o := range s.outbox {
-				if m, err := protocol.Decode(o.payload); err == nil && m.Kind == protocol.KindHello {
-					delete(s.outbox, id)
-				}
-			}
+			s.outbox = slices.DeleteFunc(s.outbox, func(o *outItem) bool { return o.kind == protocol.KindHello })
 			m := s.ids.New(protocol.KindHello, s.cfg.TerminalID)
 			m.Hello = &protocol.Hello{Model: s.cfg.Model, SerialNumber: s.cfg.SerialNumber, AppVersion: s.cfg.AppVersion, Protocol: []int{protocol.Version}}
 			s.sendReliable(ctx, m)
@@ -189,7 +189,7 @@ func (s *sim) encode(m protocol.Message) []byte {
 
 func (s *sim) sendReliable(ctx context.Context, m protocol.Message) {
 	b := s.encode(m)
-	s.outbox[m.ID] = &outItem{payload: b, next: time.Now().Add(s.cfg.ResendInterval)}
+	s.outbox = append(s.outbox, &outItem{id: m.ID, kind: m.Kind, payload: b, next: time.Now().Add(s.cfg.ResendInterval)})
 	s.send(ctx, b)
 }
 
@@ -239,7 +239,7 @@ func (s *sim) handle(ctx context.Context, p []byte) {
 	case protocol.KindPing:
 		s.send(ctx, s.encode(s.ids.Reply(protocol.KindPong, m)))
 	case protocol.KindAck, protocol.KindError:
-		delete(s.outbox, m.Ref)
+		s.outbox = slices.DeleteFunc(s.outbox, func(o *outItem) bool { return o.id == m.Ref })
 	case protocol.KindInvoice:
 		s.invoice(ctx, m)
 	case protocol.KindCancel:
