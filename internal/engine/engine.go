@@ -97,8 +97,9 @@ type Options struct {
 	// rate.
 	DrainRate float64
 	// Workers bounds concurrent submissions (each to a different
-	// terminal), and separately the concurrent status polls and the
-	// concurrent look-ups of checkouts found in submitting at Open.
+	// terminal), and separately the concurrent status polls, the
+	// concurrent late-payment polls and the concurrent look-ups of
+	// checkouts found in submitting at Open.
 	Workers int
 	// CancelGrace is how long a sent checkout waits for the terminal or
 	// gateway to confirm a cancel (asked by the till or by the deadline)

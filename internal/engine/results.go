@@ -56,7 +56,7 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 // poll the gateway is slow to answer (up to CallTimeout) holds up only
 // its own checkout's result. A round is skipped, or cut short, while a
 // 429 pauses the calls to Hesabe. (lateLoop polls the expired invoices
-// still watched for a late payment.)
+// still watched for a late payment, the same way with slots of its own.)
 func (e *Engine) pollLoop() {
 	sem := make(chan struct{}, e.opts.Workers)
 	t := time.NewTicker(e.opts.PollInterval)
@@ -138,10 +138,12 @@ func (e *Engine) startPoll(sem chan struct{}, id string, poll func()) bool {
 }
 
 // lateLoop polls the expired invoices still watched for a late payment
-// every PollInterval, one at a time (the list can hold thousands; they
-// need no haste), in a loop of their own so they never delay the polls
-// of active checkouts.
+// every PollInterval, in a loop of their own so they never delay the
+// polls of active checkouts. Like those, each invoice's poll runs in its
+// own goroutine, at most Workers at a time (slots of their own) and one
+// per checkout, so one the gateway is slow to answer delays no other.
 func (e *Engine) lateLoop() {
+	sem := make(chan struct{}, e.opts.Workers)
 	t := time.NewTicker(e.opts.PollInterval)
 	defer t.Stop()
 	for {
@@ -151,7 +153,7 @@ func (e *Engine) lateLoop() {
 		case <-t.C:
 		}
 		if !e.paused() {
-			e.pollLate(e.ctx)
+			e.pollLate(e.ctx, sem)
 		}
 	}
 }
@@ -374,7 +376,11 @@ func (e *Engine) loadLate(ctx context.Context) error {
 	}
 }
 
-func (e *Engine) pollLate(ctx context.Context) {
+// pollLate starts the poll of every watched invoice whose window is not
+// over (and whose last poll is not still under way), dropping those whose
+// window is; it returns once each is started, or when a 429 pauses the
+// calls to Hesabe or the engine stops.
+func (e *Engine) pollLate(ctx context.Context, sem chan struct{}) {
 	e.mu.Lock()
 	list := make([]lateWatch, 0, len(e.late))
 	for _, w := range e.late {
@@ -390,20 +396,26 @@ func (e *Engine) pollLate(ctx context.Context) {
 			e.unwatchLate(w.ID)
 			continue
 		}
-		inv, err := e.get(ctx, w.InvoiceID)
-		if err != nil || !inv.Status.Final() {
-			continue
-		}
-		if inv.Status != hesabe.InvoicePaid {
-			e.unwatchLate(w.ID) // confirmed not paid
-			continue
-		}
-		c, err := e.store.Get(ctx, w.ID)
-		if err != nil {
-			continue
-		}
-		_ = e.finish(ctx, c, pos.StatePaid, "", &pos.Result{Outcome: pos.OutcomeApproved, Reference: inv.TransactionID, Source: "gateway", At: e.now()})
+		e.startPoll(sem, w.ID, func() { e.pollLateOne(ctx, w) })
 	}
+}
+
+// pollLateOne polls one watched invoice: paid → the checkout moves
+// expired → paid; another final status → no longer watched.
+func (e *Engine) pollLateOne(ctx context.Context, w lateWatch) {
+	inv, err := e.get(ctx, w.InvoiceID)
+	if err != nil || !inv.Status.Final() {
+		return
+	}
+	if inv.Status != hesabe.InvoicePaid {
+		e.unwatchLate(w.ID) // confirmed not paid
+		return
+	}
+	c, err := e.store.Get(ctx, w.ID)
+	if err != nil {
+		return
+	}
+	_ = e.finish(ctx, c, pos.StatePaid, "", &pos.Result{Outcome: pos.OutcomeApproved, Reference: inv.TransactionID, Source: "gateway", At: e.now()})
 }
 
 // eventShards is how many event loops run. An event goes to the shard of
