@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -65,7 +66,10 @@ func TestPauseHoldsSubmissionUnderWay(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, fastOptions(), false)
+			opts := fastOptions()
+			paused := pauseLog{pauses: make(chan time.Duration, 16)}
+			opts.Logger = slog.New(paused)
+			h := newHarness(t, opts, false)
 			// Y, sent on termB, is polled every 30 ms: its poll gets the 429.
 			y := h.create(checkoutReq(termB, "y", 2000))
 			yinv := h.leftSent(y)
@@ -73,8 +77,9 @@ func TestPauseHoldsSubmissionUnderWay(t *testing.T) {
 			tc.prepare(t, h, x)
 			var mu sync.Mutex
 			var xCreated time.Time
+			number := x.InvoiceNumber
 			h.terminal(func(inv hesabe.POSInvoice) {
-				if inv.InvoiceNumber == x.InvoiceNumber {
+				if inv.InvoiceNumber == number {
 					mu.Lock()
 					xCreated = time.Now()
 					mu.Unlock()
@@ -122,6 +127,12 @@ func TestPauseHoldsSubmissionUnderWay(t *testing.T) {
 			case at429 = <-limited:
 			case <-time.After(20 * time.Second):
 				t.Fatal("no 429")
+			}
+			// The client has the 429; the engine pauses when it sees it.
+			select {
+			case <-paused.pauses:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the engine did not pause")
 			}
 			releaseOnce()
 			x = h.waitFor(x.ID, pos.StateSent)
