@@ -157,7 +157,7 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 		return err
 	}
 	d.engine = engine.New(d.store, d.gateway, d.engineOptions())
-	if err := d.links.open(ctx, d.engine.OnTerminalEvent); err != nil {
+	if err := d.links.open(ctx, d.engine.HandleTerminalEvent); err != nil {
 		return err
 	}
 	if err := d.engine.Open(ctx); err != nil {

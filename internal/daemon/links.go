@@ -39,12 +39,12 @@ func newLinks(cfg config.Config, log *slog.Logger, trace *diag.Trace, mets *diag
 }
 
 // hubConfig maps the config file's terminals to the hub's.
-func (l *links) hubConfig(onEvent func(pos.TerminalEvent) error) (terminal.Config, error) {
+func (l *links) hubConfig(onEvent func(context.Context, pos.TerminalEvent) error) (terminal.Config, error) {
 	hc := terminal.Config{
 		Logger: l.base, // the hub adds component terminal
 		// A result the engine could not take stays unacknowledged at the
 		// terminal, which sends it again: at least once, never lost.
-		OnEvent: func(ctx context.Context, ev pos.TerminalEvent) error { return onEvent(ev) },
+		OnEvent: onEvent,
 		Trace: func(t terminal.Trace) {
 			f := diag.Frame{At: t.At, Dir: string(t.Dir), Terminal: t.TerminalID, Link: string(t.Link), Kind: t.Kind, Bytes: t.Bytes}
 			l.trace.Record(f)
@@ -81,7 +81,7 @@ func (l *links) hubConfig(onEvent func(pos.TerminalEvent) error) (terminal.Confi
 
 // open starts the embedded broker (if used) and the hub. Terminal events
 // go to onEvent.
-func (l *links) open(ctx context.Context, onEvent func(pos.TerminalEvent) error) error {
+func (l *links) open(ctx context.Context, onEvent func(context.Context, pos.TerminalEvent) error) error {
 	hc, err := l.hubConfig(onEvent)
 	if err != nil {
 		return err
