@@ -41,9 +41,11 @@ type Config struct {
 	// For the embedded broker, set BrokerURL to Broker.URL().
 	MQTT *mqtt.Config
 
-	// OnEvent receives terminal events (see the package doc). Returning an
-	// error for a result event leaves the result unacknowledged so the
-	// terminal sends it again. Nil: events are dropped, results acked.
+	// OnEvent receives terminal events (see the package doc): one
+	// terminal's in order, different terminals' concurrently. Its ctx
+	// ends when the hub closes. Returning an error for a result event
+	// leaves the result unacknowledged so the terminal sends it again.
+	// Nil: events are dropped, results acked.
 	OnEvent func(ctx context.Context, ev pos.TerminalEvent) error
 	// Trace sees every protocol message and serial control frame; it must
 	// not block. Nil: no tracing.
@@ -201,6 +203,10 @@ type Status struct {
 	// Pending counts messages waiting for the terminal's acknowledgement.
 	Pending   int    `json:"pending"`
 	LastError string `json:"last_error,omitempty"`
+	// DroppedEvents counts events not passed to OnEvent because the
+	// terminal's event queue was full (results among them were left
+	// unacknowledged, and so come again).
+	DroppedEvents uint64 `json:"dropped_events"`
 }
 
 // Direction of a traced message.

@@ -20,18 +20,34 @@
 //
 // # Events
 //
-// Events go to Config.OnEvent, called from one dispatcher goroutine, in
-// the order the hub learned them. Links never wait for the subscriber:
-// they append to an unbounded in-memory queue, so a slow subscriber delays
-// events, never frames or acknowledgements of other messages. A payment
-// result is acknowledged to the terminal only after OnEvent returned nil
-// for it; if OnEvent returns an error (or the bridge dies first) the
-// terminal keeps resending the result and it is delivered again. So a
-// result is delivered at least once; copies of the same message (same
-// message id) arriving while it is queued or after it was handled are
-// suppressed. A terminal app that sends the same result under a new id
-// (after its own restart) produces a second event: match results by
-// transaction id and treat a repeat as a no-op.
+// Events go to Config.OnEvent. Each configured terminal has its own
+// dispatcher goroutine and queue: its events reach OnEvent one at a time,
+// in the order the hub learned them, while other terminals' events are
+// handled at the same time. So OnEvent must be safe for concurrent use
+// (by different terminals), and a handler that is slow for one terminal
+// (a result waiting to be stored) delays only that terminal's later
+// events. Links never wait for the subscriber: they append to the
+// terminal's queue, so a slow subscriber delays events, never frames or
+// acknowledgements of other messages. Close ends the context passed to
+// OnEvent (right after closing the MQTT client, which takes at most a
+// few seconds), so it does not wait out a slow handler, and forgets the
+// events not yet handled.
+//
+// A terminal's queue holds at most 256 events; it fills only when OnEvent
+// is stuck on that terminal's events or the terminal floods the bridge.
+// While it is full, that terminal's new events are not queued: a result
+// is left unacknowledged (the terminal sends it again), other events are
+// dropped, logged and counted in Status.DroppedEvents.
+//
+// A payment result is acknowledged to the terminal only after OnEvent
+// returned nil for it; if OnEvent returns an error (or the result could
+// not be queued, or the bridge dies first) the terminal keeps resending
+// the result and it is delivered again. So a result is delivered at least
+// once; copies of the same message (same message id) arriving while it
+// is queued or after it was handled are suppressed. A terminal app that
+// sends the same result under a new id (after its own restart) produces a
+// second event: match results by transaction id and treat a repeat as a
+// no-op.
 //
 // # Delivery to the terminal
 //

@@ -60,7 +60,6 @@ type Hub struct {
 	state    int // 0 new, 1 open, 2 closed
 
 	bridge *mqtt.Bridge
-	events *eventQueue
 	kick   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -101,6 +100,10 @@ type term struct {
 	qmu  sync.Mutex
 	q    []outMsg
 	qsig chan struct{}
+
+	// events waits for t's dispatcher (configured terminals only: one
+	// not in the config makes no events).
+	events *eventQueue
 }
 
 type outMsg struct {
@@ -132,11 +135,10 @@ func New(cfg Config) (*Hub, error) {
 		byTx:     make(map[string]*pending),
 		pings:    make(map[string]chan error),
 		inflight: make(map[string]bool),
-		events:   newEventQueue(),
 		kick:     make(chan struct{}, 1),
 	}
 	for _, tc := range cfg.Terminals {
-		t := &term{id: tc.ID, known: true, kind: LinkMQTT, qsig: make(chan struct{}, 1)}
+		t := &term{id: tc.ID, known: true, kind: LinkMQTT, qsig: make(chan struct{}, 1), events: newEventQueue()}
 		if tc.Serial != nil {
 			t.kind = LinkSerial
 			t.slink = h.newSerialLink(t, *tc.Serial)
@@ -206,8 +208,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		}
 		h.bridge = b
 	}
-	h.wg.Add(2)
-	go func() { defer h.wg.Done(); h.dispatch() }()
+	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.maintain() }()
 	for _, t := range h.terms {
 		h.startTerm(t)
@@ -222,8 +223,9 @@ func (h *Hub) Open(ctx context.Context) error {
 }
 
 func (h *Hub) startTerm(t *term) {
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go func() { defer h.wg.Done(); h.txLoop(t) }()
+	go func() { defer h.wg.Done(); h.dispatch(t) }()
 	if t.slink != nil {
 		h.wg.Add(1)
 		go func() { defer h.wg.Done(); t.slink.Run(h.ctx) }()
@@ -231,8 +233,12 @@ func (h *Hub) startTerm(t *term) {
 }
 
 // Close stops everything: links, the MQTT client (publishing the bridge's
-// offline presence), the loops. It waits for every goroutine, at most
-// until ctx ends. Waiting callers get ErrClosed.
+// offline presence), the loops and the event dispatchers. It ends the
+// context OnEvent runs with, and forgets events not yet handled (their
+// results stay unacknowledged, so the terminals send them again). It
+// waits for every goroutine, at most until ctx ends: a handler that
+// ignores its context's end can make Close return ctx's error. Waiting
+// callers get ErrClosed.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.state != stateOpen {
@@ -249,7 +255,13 @@ func (h *Hub) Close(ctx context.Context) error {
 		}
 	}
 	h.cancel()
-	h.events.close()
+	h.mu.Lock()
+	for _, t := range h.terms {
+		if t.events != nil {
+			t.events.close()
+		}
+	}
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
@@ -305,6 +317,9 @@ func (h *Hub) statusLocked(t *term) Status {
 		Reconnects: t.reconnects, FrameErrors: t.badMessages, LastError: t.lastErr,
 		Pending: len(t.pend),
 	}
+	if t.events != nil {
+		s.DroppedEvents = t.events.droppedCount()
+	}
 	if !s.Connected {
 		s.ConnectedSince = time.Time{}
 	}
@@ -345,7 +360,7 @@ func (h *Hub) connEvent(t *term, before, after bool) {
 	} else {
 		h.log.Info("terminal disconnected", "terminal", t.id, "link", t.kind)
 	}
-	h.events.push(event{ev: pos.TerminalEvent{Kind: kind, TerminalID: t.id, At: time.Now()}})
+	h.pushEvent(t, event{ev: pos.TerminalEvent{Kind: kind, TerminalID: t.id, At: time.Now()}})
 }
 
 func (h *Hub) trace(dir Direction, t *term, kind string, n int) {

@@ -13,7 +13,7 @@ var errPanicked = errors.New("terminal: event handler panicked")
 
 // inbound handles one message from a terminal. It runs on a link's
 // goroutine (the serial reader, paho's router) and never blocks: replies
-// go to the terminal's send queue, events to the event queue.
+// go to the terminal's send queue, events to its event queue.
 func (h *Hub) inbound(t *term, payload []byte) {
 	now := time.Now()
 	m, err := protocol.Decode(payload)
@@ -75,7 +75,7 @@ func (h *Hub) inbound(t *term, payload []byte) {
 			t.busy = busy
 			t.tx = m.Status.TransactionID
 		})
-		h.events.push(event{ev: pos.TerminalEvent{Kind: pos.TerminalStatus, TerminalID: t.id,
+		h.pushEvent(t, event{ev: pos.TerminalEvent{Kind: pos.TerminalStatus, TerminalID: t.id,
 			TransactionID: m.Status.TransactionID, Busy: busy, At: now}})
 	case protocol.KindResult:
 		h.result(t, m, now)
@@ -87,7 +87,8 @@ func (h *Hub) inbound(t *term, payload []byte) {
 }
 
 // result queues a payment result for OnEvent once, and acknowledges it to
-// the terminal only when OnEvent took it.
+// the terminal only when OnEvent took it. A result that cannot be queued
+// (the hub is closing, or t's event queue is full) is not acknowledged.
 func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
 	// A result proves the terminal had the transaction's invoice, even if
 	// its ack was lost: stop offering the invoice (a terminal app that
@@ -117,7 +118,7 @@ func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
 	r := m.Result
 	ev := pos.TerminalEvent{Kind: pos.TerminalResult, TerminalID: t.id, TransactionID: r.TransactionID,
 		InvoiceNumber: r.InvoiceNumber, Outcome: r.Outcome, Reference: r.Reference, Reason: r.Reason, At: now}
-	h.events.push(event{ev: ev, done: func(err error) {
+	queued := h.pushEvent(t, event{ev: ev, done: func(err error) {
 		if err == nil {
 			// Handled before it stops being in flight: a resend arriving
 			// in between is answered as handled, not delivered again.
@@ -133,6 +134,13 @@ func (h *Hub) result(t *term, m protocol.Message, now time.Time) {
 		}
 		h.send(t, h.ids.Reply(protocol.KindAck, m))
 	}})
+	if !queued {
+		// Closing, or t's queue is full: not acknowledged, so the
+		// terminal sends it again and it is queued then.
+		h.mu.Lock()
+		delete(h.inflight, key)
+		h.mu.Unlock()
+	}
 }
 
 // settle matches an ack or error to what it answers.
@@ -166,7 +174,7 @@ func (h *Hub) settle(t *term, m protocol.Message) {
 // invoiceAcked reports an invoice the terminal took.
 func (h *Hub) invoiceAcked(t *term, p *pending) {
 	in := p.msg.Invoice
-	h.events.push(event{ev: pos.TerminalEvent{Kind: pos.TerminalAck, TerminalID: t.id,
+	h.pushEvent(t, event{ev: pos.TerminalEvent{Kind: pos.TerminalAck, TerminalID: t.id,
 		TransactionID: in.TransactionID, InvoiceNumber: in.InvoiceNumber, At: time.Now()}})
 }
 
