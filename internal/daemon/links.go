@@ -201,7 +201,7 @@ func (l *links) health() []diag.TerminalHealth {
 	for _, s := range l.statuses() {
 		h := diag.TerminalHealth{ID: s.TerminalID, Name: l.names[s.TerminalID], Model: s.Model, Link: string(s.Link),
 			Address: s.Port, Connected: s.Connected || s.Link == "none", Busy: s.Busy, LastSeen: s.LastSeen,
-			Reconnects: int64(s.Reconnects), FrameErrors: int64(s.FrameErrors), LastError: s.LastError}
+			Reconnects: int64(s.Reconnects), FrameErrors: int64(s.FrameErrors), DroppedEvents: int64(s.DroppedEvents), LastError: s.LastError}
 		if s.Link == terminal.LinkMQTT && h.Address == "" {
 			h.Address = strings.TrimSuffix(l.cfg.MQTT.TopicPrefix, "/") + "/" + s.TerminalID
 		}

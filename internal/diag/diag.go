@@ -59,7 +59,10 @@ type TerminalHealth struct {
 	LastSeen    time.Time `json:"last_seen,omitzero"`
 	Reconnects  int64     `json:"reconnects"`
 	FrameErrors int64     `json:"frame_errors"`
-	LastError   string    `json:"last_error,omitempty"`
+	// DroppedEvents counts the terminal's events the bridge could not
+	// queue for the engine (results among them come again).
+	DroppedEvents int64  `json:"dropped_events"`
+	LastError     string `json:"last_error,omitempty"`
 }
 
 // PortInfo is a serial port present on the machine.

@@ -77,7 +77,7 @@ func healthy(now time.Time) *fixture {
 		gw:    diag.GatewayHealth{URL: "https://merchantapisandbox.hesabe.com/api", Online: true, LastOK: now.Add(-10 * time.Second)},
 		queue: diag.QueueHealth{ByState: map[pos.State]int{pos.StatePaid: 3}, DBPath: "/var/lib/posbridge/posbridge.db"},
 		terminals: []diag.TerminalHealth{{ID: "29708454", Name: "A99", Link: "mqtt", Connected: true, LastSeen: now.Add(-time.Second)},
-			{ID: "48515", Link: "serial", Address: "/dev/ttyACM0", Connected: true, LastSeen: now}},
+			{ID: "48515", Link: "serial", Address: "/dev/ttyACM0", Connected: true, LastSeen: now, DroppedEvents: 7}},
 	}
 }
 
@@ -188,14 +188,16 @@ func TestTokenAndPages(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"READY", "1.2.3", "29708454", "/dev/ttyACM0", "0483:5740", "terminal 48515 reconnecting", "result", "merchantapisandbox"} {
+	for _, want := range []string{"READY", "1.2.3", "29708454", "/dev/ttyACM0", "0483:5740", "terminal 48515 reconnecting", "result", "merchantapisandbox",
+		"Events dropped", `<span class="badge warn">7</span>`} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 	code, metrics := get(t, s.URL()+"/metrics", "diag-token-123")
 	for _, want := range []string{`posbridge_checkouts{state="paid"} 3`, `posbridge_terminal_connected{link="mqtt",terminal="29708454"} 1`,
-		"posbridge_gateway_online 1", `posbridge_info{version="1.2.3"} 1`, "posbridge_queue_oldest_age_seconds 0", "go_goroutines"} {
+		"posbridge_gateway_online 1", `posbridge_info{version="1.2.3"} 1`, "posbridge_queue_oldest_age_seconds 0", "go_goroutines",
+		`posbridge_terminal_dropped_events_total{terminal="48515"} 7`, `posbridge_terminal_dropped_events_total{terminal="29708454"} 0`} {
 		if code != 200 || !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -83,6 +83,7 @@ var (
 	descTermBusy    = prometheus.NewDesc("posbridge_terminal_busy", "1 when the terminal reports busy.", []string{"terminal"}, nil)
 	descTermReconn  = prometheus.NewDesc("posbridge_terminal_reconnects_total", "Link reconnects since start.", []string{"terminal"}, nil)
 	descTermFrames  = prometheus.NewDesc("posbridge_terminal_frame_errors_total", "Corrupt, partial or rejected frames since start.", []string{"terminal"}, nil)
+	descTermDropped = prometheus.NewDesc("posbridge_terminal_dropped_events_total", "Terminal events not handed to the engine because the terminal's event queue was full (results among them are resent by the terminal).", []string{"terminal"}, nil)
 	descReqPending  = prometheus.NewDesc("posbridge_requests_pending", "Customers, installment batches and payees accepted but not yet delivered (queued or being sent).", nil, nil)
 	descReqGwUp     = prometheus.NewDesc("posbridge_request_gateway_up", "0 while a request gateway does not answer (its requests wait for the next try), else 1.", []string{"gateway"}, nil)
 )
@@ -92,7 +93,7 @@ type sourceCollector struct{ m *Metrics }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descUptime, descCheckouts, descQueueDepth, descQueueAmount,
-		descQueueOldest, descGwUp, descGwLastOK, descTermUp, descTermBusy, descTermReconn, descTermFrames,
+		descQueueOldest, descGwUp, descGwLastOK, descTermUp, descTermBusy, descTermReconn, descTermFrames, descTermDropped,
 		descReqPending, descReqGwUp} {
 		ch <- d
 	}
@@ -143,6 +144,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descTermBusy, prometheus.GaugeValue, b2f(t.Busy), t.ID)
 			ch <- prometheus.MustNewConstMetric(descTermReconn, prometheus.CounterValue, float64(t.Reconnects), t.ID)
 			ch <- prometheus.MustNewConstMetric(descTermFrames, prometheus.CounterValue, float64(t.FrameErrors), t.ID)
+			ch <- prometheus.MustNewConstMetric(descTermDropped, prometheus.CounterValue, float64(t.DroppedEvents), t.ID)
 		}
 	}
 	if s.src.Requests != nil {
