@@ -12,7 +12,8 @@ import (
 )
 
 // DecodeJSON decodes one JSON object from a till into v strictly: unknown
-// fields, trailing data, invalid UTF-8 and wrong types are errors, each a
+// fields, keys in another case ("AMOUNT") or given twice in one object,
+// trailing data, invalid UTF-8 and wrong types are errors, each a
 // *Error with code EInvalid naming the field ("body" for the whole).
 func DecodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -28,6 +29,9 @@ func DecodeJSON(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return FieldErrorf(EInvalid, "body", "has data after the JSON object")
+	}
+	if path, problem := keyProblem(body, v); problem != "" {
+		return FieldErrorf(EInvalid, path, "%s", problem)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ type jsonFrame struct {
 	key     string // object: the current key
 	wantKey bool   // object: the next token is a key (or its end)
 	typ     reflect.Type
+	seen    map[string]bool // object: the keys met so far (keyProblem)
 }
 
 // jsonWalk calls visit for every value of body, in document order, with
@@ -145,6 +147,45 @@ func unknownFieldPath(body []byte, v any, name string) string {
 		return false
 	})
 	return path
+}
+
+// keyProblem is the first key of body that encoding/json would take
+// without complaint but that a till must not send: one given twice in
+// the same object (the decoder keeps the last; another reader of the
+// body, a proxy or a log, may keep the first), or one that names a field
+// of v's type only without regard to case ("AMOUNT" for amount). It
+// returns the key's path and what is wrong, or "" when nothing is.
+func keyProblem(body []byte, v any) (path, problem string) {
+	jsonWalk(body, reflect.TypeOf(v), nil, func(frames []jsonFrame, typ reflect.Type, key string) bool {
+		f := &frames[len(frames)-1]
+		if f.seen == nil {
+			f.seen = make(map[string]bool)
+		}
+		if f.seen[key] {
+			path, problem = jsonPath(frames, quoteEmpty(key)), "is given more than once in the same object"
+			return true
+		}
+		f.seen[key] = true
+		if st := structType(typ); st != nil {
+			if sf, ok := lookupField(st, key); ok {
+				if name := jsonName(sf); name != key {
+					path, problem = jsonPath(frames, quoteEmpty(key)), fmt.Sprintf("is not a known field; field names are case-sensitive: %q", name)
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return path, problem
+}
+
+// jsonName is the name a struct field has in JSON.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		name = f.Name
+	}
+	return name
 }
 
 var (
