@@ -76,7 +76,16 @@ func (b *Broker) Open(ctx context.Context) error {
 			logger = slog.New(levelFilter{h, slog.LevelWarn})
 		}
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: logger})
+	caps := mochi.NewDefaultServerCapabilities()
+	// mochi removes every retained message (and in-flight message) a day
+	// after it was published unless this is 0. A retained presence must
+	// stay until a newer one replaces it, as with mosquitto: a bridge
+	// started after a terminal had been connected for a day would see no
+	// presence for it, nor a terminal that reconnects one for the bridge.
+	// (In-flight messages go with their connection: every client here
+	// uses a clean session.)
+	caps.MaximumMessageExpiryInterval = 0
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: logger, Capabilities: caps})
 	for _, h := range b.testHooks {
 		if err := srv.AddHook(h, nil); err != nil {
 			return fmt.Errorf("mqtt broker: %w", err)
