@@ -41,7 +41,7 @@ func (e *Engine) dispatchLoop() {
 			horizon = now.Add(e.opts.BackoffMax + time.Minute)
 		}
 		e.mu.Lock()
-		n := len(e.inflight) + e.opts.Workers
+		n := len(e.inflight) + len(e.pushing) + e.opts.Workers
 		e.mu.Unlock()
 		batch, err := e.store.DueRefs(e.ctx, horizon, n)
 		if err != nil {
@@ -135,11 +135,13 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// claim marks terminal as having a submission in this process.
+// claim marks terminal as having a submission in this process. It fails
+// while the terminal has one already, or a push of its last invoice is
+// still under way (pushOnTerminal).
 func (e *Engine) claim(terminal string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.inflight[terminal] {
+	if e.inflight[terminal] || e.pushing[terminal] > 0 {
 		return false
 	}
 	e.inflight[terminal] = true
@@ -321,13 +323,48 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 		e.deadlinePassed(ctx, sent)
 		return
 	}
-	if e.link != nil {
-		pctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
-		if err := e.link.PushInvoice(pctx, sent); err != nil {
-			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", sent.ID, "terminal", sent.TerminalID, "err", err)
-		}
-		cancel()
+	e.pushOnTerminal(sent)
+}
+
+// pushOnTerminal shows c's invoice on its terminal through the link (if
+// any), in the background: a terminal that does not answer (the link
+// waits up to CallTimeout for it) holds no submission slot, whether the
+// invoice was created or adopted after a look-up, so other terminals'
+// checkouts are submitted meanwhile. c's terminal stays busy until the
+// push settles: no next checkout is submitted on it before (claim), as
+// when the submission made the push itself. Best effort: Hesabe pushes
+// too, and a failed push is only logged. Once Close has begun nothing is
+// started.
+func (e *Engine) pushOnTerminal(c pos.Checkout) {
+	if e.link == nil {
+		return
 	}
+	e.mu.Lock()
+	// Under e.mu, as Close sets closed: an Add here happens before
+	// Close's Wait begins, or not at all.
+	if e.closed.Load() {
+		e.mu.Unlock()
+		return
+	}
+	e.pushing[c.TerminalID]++
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			if e.pushing[c.TerminalID]--; e.pushing[c.TerminalID] <= 0 {
+				delete(e.pushing, c.TerminalID)
+			}
+			e.mu.Unlock()
+			e.kick() // its terminal may be free
+		}()
+		ctx, cancel := context.WithTimeout(e.ctx, e.opts.CallTimeout)
+		defer cancel()
+		if err := e.link.PushInvoice(ctx, c); err != nil {
+			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", c.ID, "terminal", c.TerminalID, "err", err)
+		}
+	}()
 }
 
 // retryLater puts c back at the head of its terminal's queue after a

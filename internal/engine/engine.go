@@ -220,6 +220,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	inflight  map[string]bool      // terminals with a submission in this process
+	pushing   map[string]int       // terminals with a push under way (pushOnTerminal)
 	polling   map[string]bool      // checkouts whose status poll is under way
 	canceling map[string]bool      // checkouts whose terminal is being asked to cancel
 	late      map[string]lateWatch // expired checkouts still polled, by id
@@ -244,6 +245,7 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		log:       opts.Logger,
 		wake:      make(chan struct{}, 1),
 		inflight:  map[string]bool{},
+		pushing:   map[string]int{},
 		polling:   map[string]bool{},
 		canceling: map[string]bool{},
 		late:      map[string]lateWatch{},

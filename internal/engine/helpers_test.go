@@ -254,16 +254,24 @@ type fakeLink struct {
 	onCancel func(c pos.Checkout) []pos.TerminalEvent
 	// hold, if set, runs in CancelInvoice before onCancel: a terminal
 	// slow to answer a cancel, or one that never does (until ctx ends).
-	hold    func(ctx context.Context, c pos.Checkout) error
-	mu      sync.Mutex
-	pushes  []string
-	cancels []string
+	hold func(ctx context.Context, c pos.Checkout) error
+	// holdPush, if set, runs in PushInvoice before onPush, the same way:
+	// a terminal slow to show an invoice, or one that never answers.
+	holdPush func(ctx context.Context, c pos.Checkout) error
+	mu       sync.Mutex
+	pushes   []string
+	cancels  []string
 }
 
 func (l *fakeLink) PushInvoice(ctx context.Context, c pos.Checkout) error {
 	l.mu.Lock()
 	l.pushes = append(l.pushes, c.ID)
 	l.mu.Unlock()
+	if l.holdPush != nil {
+		if err := l.holdPush(ctx, c); err != nil {
+			return err
+		}
+	}
 	if l.onPush != nil {
 		for _, ev := range l.onPush(c) {
 			l.eng().OnTerminalEvent(ev)
@@ -287,6 +295,12 @@ func (l *fakeLink) CancelInvoice(ctx context.Context, c pos.Checkout) error {
 		}
 	}
 	return nil
+}
+
+func (l *fakeLink) pushCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pushes)
 }
 
 func (l *fakeLink) cancelCount() int {
