@@ -168,6 +168,25 @@ func (e *Engine) takeRecover() bool {
 	return r
 }
 
+// reread reads a submission's checkout again after a wait (a look-up, a
+// 429's pause), so that what happens next is decided on what is stored
+// now. ok is false when the submission must end here: shutting down
+// (reconciled at the next Open), the read failed (retried later), or the
+// checkout moved on meanwhile and is not this submission's any more.
+func (e *Engine) reread(ctx context.Context, c pos.Checkout) (pos.Checkout, bool) {
+	cur, err := e.store.Get(ctx, c.ID)
+	switch {
+	case ctx.Err() != nil:
+		return c, false
+	case err != nil:
+		e.retryLater(ctx, c, err, "reading the checkout before sending failed")
+		return c, false
+	case cur.State != c.State || cur.Attempts != c.Attempts:
+		return c, false
+	}
+	return cur, true
+}
+
 // process takes one due checkout (queued, head of its terminal) through
 // one submission: durable submitting first, then a look-up if an earlier
 // attempt may have reached Hesabe, then the deadline check, then the send.
@@ -202,15 +221,9 @@ func (e *Engine) process(c pos.Checkout) {
 		// meanwhile (cancel_requested on submitting). Decide on what is
 		// stored now, so a checkout canceled before it was sent is not
 		// sent after all.
-		cur, err := e.store.Get(ctx, c.ID)
-		switch {
-		case ctx.Err() != nil:
-			return // shutting down: reconciled at the next Open
-		case err != nil:
-			e.retryLater(ctx, c, err, "reading the checkout before sending failed")
+		cur, ok := e.reread(ctx, c)
+		if !ok {
 			return
-		case cur.State != c.State || cur.Attempts != c.Attempts:
-			return // moved on meanwhile: not this submission's any more
 		}
 		c = cur
 	}
@@ -224,15 +237,9 @@ func (e *Engine) process(c pos.Checkout) {
 		return // shutting down: reconciled at the next Open
 	}
 	if waited {
-		cur, err := e.store.Get(ctx, c.ID)
-		switch {
-		case ctx.Err() != nil:
-			return // shutting down: reconciled at the next Open
-		case err != nil:
-			e.retryLater(ctx, c, err, "reading the checkout before sending failed")
+		cur, ok := e.reread(ctx, c)
+		if !ok {
 			return
-		case cur.State != c.State || cur.Attempts != c.Attempts:
-			return // moved on meanwhile: not this submission's any more
 		}
 		c = cur
 	}

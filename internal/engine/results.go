@@ -57,7 +57,12 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 // its own checkout's result. A round is skipped, or cut short, while a
 // 429 pauses the calls to Hesabe. (lateLoop polls the expired invoices
 // still watched for a late payment, the same way with slots of its own.)
-func (e *Engine) pollLoop() {
+func (e *Engine) pollLoop() { e.pollEvery(e.pollOnce) }
+
+// pollEvery runs round every PollInterval until the engine closes, with
+// Workers slots of its own, skipping a round while a 429 pauses the calls
+// to Hesabe.
+func (e *Engine) pollEvery(round func(ctx context.Context, sem chan struct{})) {
 	sem := make(chan struct{}, e.opts.Workers)
 	t := time.NewTicker(e.opts.PollInterval)
 	defer t.Stop()
@@ -68,7 +73,7 @@ func (e *Engine) pollLoop() {
 		case <-t.C:
 		}
 		if !e.paused() {
-			e.pollOnce(e.ctx, sem)
+			round(e.ctx, sem)
 		}
 	}
 }
@@ -142,21 +147,7 @@ func (e *Engine) startPoll(sem chan struct{}, id string, poll func()) bool {
 // polls of active checkouts. Like those, each invoice's poll runs in its
 // own goroutine, at most Workers at a time (slots of their own) and one
 // per checkout, so one the gateway is slow to answer delays no other.
-func (e *Engine) lateLoop() {
-	sem := make(chan struct{}, e.opts.Workers)
-	t := time.NewTicker(e.opts.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !e.paused() {
-			e.pollLate(e.ctx, sem)
-		}
-	}
-}
+func (e *Engine) lateLoop() { e.pollEvery(e.pollLate) }
 
 // follow polls one sent/on_terminal checkout and applies its deadline and
 // cancel grace.
