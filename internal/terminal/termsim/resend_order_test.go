@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
-	"github.com/posbridge/posbridge/internal/terminal/serial"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
 	"github.com/posbridge/posbridge/internal/testutil"
 )
@@ -30,30 +29,7 @@ func TestSimResendsInOrderMade(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	in := make(chan protocol.Message, 256)
-	port, err := serial.OpenPort(ttyPath, 115200)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bridge := serial.NewConn(port, serial.ConnConfig{OnData: func(p []byte) {
-		if m, err := protocol.Decode(p); err == nil {
-			in <- m
-		}
-	}})
-	t.Cleanup(func() { bridge.Close() })
-	ids := protocol.NewIDGen("b")
-	send := func(m protocol.Message) {
-		t.Helper()
-		b, err := protocol.Encode(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := bridge.Send(sctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	in, send, ids := handBridge(t, ttyPath, 256)
 	// result returns the transaction of the next result the simulator
 	// sends, skipping everything else.
 	result := func() string {
