@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/api"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestDemoConfigFile runs the commands that configs/demo.yaml's header
@@ -39,7 +40,7 @@ func TestDemoConfigFile(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	simAddr, apiAddr, diagAddr, brokerAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	simAddr, apiAddr, diagAddr, brokerAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "demo.yaml")
 	move := strings.NewReplacer("127.0.0.1:8480", simAddr, "127.0.0.1:8470", apiAddr, "127.0.0.1:8471", diagAddr,
 		"127.0.0.1:1883", brokerAddr, "/tmp/posbridge-demo", filepath.Join(dir, "posbridge-demo"),

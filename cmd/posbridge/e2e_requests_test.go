@@ -18,6 +18,7 @@ import (
 	"github.com/posbridge/posbridge/internal/hitpay/hitpaysim"
 	"github.com/posbridge/posbridge/internal/payout/payoutsim"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestRequestsEndToEnd runs the real binary four times over: posbridge
@@ -30,7 +31,7 @@ func TestRequestsEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	bin := buildBinary(t)
-	hesabeAddr, hitpayAddr, payoutAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	hesabeAddr, hitpayAddr, payoutAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	startProc(t, bin, "sim", "hesabe", "--listen", hesabeAddr)
 	hitpay := startProc(t, bin, "sim", "hitpay", "--listen", hitpayAddr)
 	dir := t.TempDir()
@@ -47,7 +48,7 @@ func TestRequestsEndToEnd(t *testing.T) {
 		return err == nil
 	})
 
-	apiAddr, diagAddr := freeAddr(t), freeAddr(t)
+	apiAddr, diagAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	const token = "e2e-token-0123456789abcdef"
 	m := hesabesim.SandboxMerchant()
 	cfg := fmt.Sprintf(`data_dir: %s

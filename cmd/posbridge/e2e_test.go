@@ -27,6 +27,7 @@ import (
 	"github.com/posbridge/posbridge/internal/terminal"
 	"github.com/posbridge/posbridge/internal/terminal/mqtt"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // buildBinary builds posbridge once per test run.
@@ -62,16 +63,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
 	}
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // proc is a child process whose output is collected; stopped at cleanup.
@@ -170,7 +161,7 @@ func startMosquitto(t *testing.T) string {
 			t.Skip("mosquitto not installed")
 		}
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\npersistence false\n"), 0o644); err != nil {
@@ -192,7 +183,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	broker := startMosquitto(t)
-	simAddr := freeAddr(t)
+	simAddr := testutil.FreeAddr(t)
 	sim := startProc(t, bin, "sim", "hesabe", "--listen", simAddr)
 	waitFor(t, "hesabe simulator", 10*time.Second, func() bool { return dialable(simAddr) })
 	simURL := "http://" + simAddr
@@ -203,7 +194,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	apiAddr, diagAddr := freeAddr(t), freeAddr(t)
+	apiAddr, diagAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	const token = "e2e-token-0123456789abcdef"
 	m := hesabesim.SandboxMerchant()
 	cfg := fmt.Sprintf(`data_dir: %s

@@ -47,7 +47,7 @@ func TestRunExitsWhenListenerFails(t *testing.T) {
 	t.Cleanup(func() { _ = sim.Close(context.Background()) })
 	m := hesabesim.SandboxMerchant()
 	dir := t.TempDir()
-	apiAddr, diagAddr := freeAddr(t), freeAddr(t)
+	apiAddr, diagAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	token := "run-listener-test-token-0123456789"
 	cfgPath := filepath.Join(dir, "posbridge.yaml")
 	cfg := fmt.Sprintf(`data_dir: %q

@@ -36,16 +36,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func dialable(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
@@ -75,7 +65,7 @@ func TestListenerFailureStopsDaemon(t *testing.T) {
 			cfg.Hesabe = config.Hesabe{MerchantURL: sim.APIURL(), PaymentURL: sim.APIURL(), MerchantCode: m.Code,
 				AccessCode: config.Secret(m.AccessCode), SecretKey: config.Secret(m.SecretKey), IVKey: config.Secret(m.IVKey),
 				Username: m.Username, Password: config.Secret(m.Password), Timeout: config.Duration(10 * time.Second)}
-			apiAddr, diagAddr := freeAddr(t), freeAddr(t)
+			apiAddr, diagAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 			token := "listener-test-token-0123456789"
 			cfg.API = config.Listener{Listen: apiAddr, Token: config.Secret(token)}
 			cfg.Diagnostics = config.Listener{Listen: diagAddr, Token: config.Secret(token)}

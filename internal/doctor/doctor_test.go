@@ -18,6 +18,7 @@ import (
 	"github.com/posbridge/posbridge/internal/doctor"
 	"github.com/posbridge/posbridge/internal/queue"
 	"github.com/posbridge/posbridge/internal/terminal/serial"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 func TestAllGood(t *testing.T) {
@@ -203,7 +204,7 @@ func TestMain(m *testing.M) {
 func TestGatewayUnreachable(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		s := newSetup(t)
-		s.merchantURL = "http://" + freeAddr(t) + "/api" // nothing listens
+		s.merchantURL = "http://" + testutil.FreeAddr(t) + "/api" // nothing listens
 		s.write(t)
 		rs := s.run(t, doctor.Options{})
 		expect(t, rs, "gateway.tcp", doctor.Fail, "connection refused", "firewall")

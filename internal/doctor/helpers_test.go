@@ -18,6 +18,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/doctor"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // setup is one throwaway installation: a config, a secrets file, a data
@@ -53,21 +54,11 @@ func newSetup(t *testing.T) *setup {
 	s := &setup{dir: dir, sim: sim, merchantURL: sim.APIURL(), dataDir: filepath.Join(dir, "data"),
 		cfgPath: filepath.Join(dir, "posbridge.yaml"), secretsPath: filepath.Join(dir, "secrets.yaml"),
 		password: sim.ClientConfig(0).Password,
-		apiAddr:  freeAddr(t), diagAddr: freeAddr(t), mqttAddr: freeAddr(t)}
+		apiAddr:  testutil.FreeAddr(t), diagAddr: testutil.FreeAddr(t), mqttAddr: testutil.FreeAddr(t)}
 	if err := os.Mkdir(s.dataDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // newPty returns the tty side of a fresh pseudo-terminal (the "serial
@@ -205,7 +196,7 @@ func mosquitto(t *testing.T, user, pass string) (url string, stop func()) {
 	if out, err := exec.Command(pw, "-b", "-c", pwFile, user, pass).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v %s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\npersistence false\nuser root\nallow_anonymous false\npassword_file %s\nlog_dest stderr\n", port, pwFile)), 0o600)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/posbridge/posbridge/internal/doctor"
 	"github.com/posbridge/posbridge/internal/payout/payoutsim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestRequestGateways: HitPay and the payout provider are checked when the
@@ -63,7 +64,7 @@ func TestRequestGateways(t *testing.T) {
 	})
 	t.Run("hitpay unreachable", func(t *testing.T) {
 		pub, priv := files(t)
-		rs := run(t, pub, priv, "http://"+freeAddr(t))
+		rs := run(t, pub, priv, "http://"+testutil.FreeAddr(t))
 		expect(t, rs, "hitpay", doctor.Fail, "cannot connect", "hitpay.url")
 	})
 	t.Run("missing provider key", func(t *testing.T) {
