@@ -2,11 +2,15 @@ package termsim_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
 	"github.com/posbridge/posbridge/internal/terminal/serial"
+	"github.com/posbridge/posbridge/internal/terminal/termsim"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // handBridge is a bridge driven by the test on the tty side of a pty
@@ -39,4 +43,18 @@ func handBridge(t *testing.T, ttyPath string, buffered int) (in <-chan protocol.
 		}
 	}
 	return msgs, send, protocol.NewIDGen("b")
+}
+
+// startSim runs a simulator with cfg on the master of a new pty until the
+// test ends, its log discarded, and returns the pty's tty side.
+func startSim(t *testing.T, cfg termsim.Config) (ttyPath string) {
+	t.Helper()
+	master, ttyPath := testutil.PtyPair(t)
+	cfg.Port = master
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- termsim.Run(ctx, cfg) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ttyPath
 }

@@ -1,16 +1,12 @@
 package termsim_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
-	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestSimResendsInOrderMade: a bridge that does not acknowledge results
@@ -18,17 +14,8 @@ import (
 // its own messages (the protocol's rule for both sides). The simulator
 // walked a map and resent them in random order.
 func TestSimResendsInOrderMade(t *testing.T) {
-	master, ttyPath := testutil.PtyPair(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		// No resends on a timer during the test: only those after identify.
-		done <- termsim.Run(ctx, termsim.Config{TerminalID: "T-1", Port: master, Mode: termsim.Approve,
-			ResendInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-
+	// No resends on a timer during the test: only those after identify.
+	ttyPath := startSim(t, termsim.Config{TerminalID: "T-1", Mode: termsim.Approve, ResendInterval: time.Hour})
 	in, send, ids := handBridge(t, ttyPath, 256)
 	// result returns the transaction of the next result the simulator
 	// sends, skipping everything else.

@@ -1,15 +1,11 @@
 package termsim_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal/protocol"
 	"github.com/posbridge/posbridge/internal/terminal/termsim"
-	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestSimNeverRefusesAnswers: the simulator plugged into the port of
@@ -18,16 +14,7 @@ import (
 // two sides refusing each other's refusals send errors back and forth
 // at line speed for ever.
 func TestSimNeverRefusesAnswers(t *testing.T) {
-	master, ttyPath := testutil.PtyPair(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- termsim.Run(ctx, termsim.Config{TerminalID: "T-2", Port: master,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-
+	ttyPath := startSim(t, termsim.Config{TerminalID: "T-2"})
 	in, send, ids := handBridge(t, ttyPath, 64)
 	next := func() protocol.Message {
 		t.Helper()
