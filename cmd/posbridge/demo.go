@@ -92,7 +92,9 @@ func runDemo(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(out, "  posbridge pay --url %s --token %s --terminal %s --amount 0.750\n", s.Daemon.APIURL(), s.Token, demo.SerialTerminal)
 	}
 	fmt.Fprintf(out, "  posbridge checkouts --url %s --token %s\n", s.Daemon.APIURL(), s.Token)
-	<-ctx.Done()
+	if err := s.Daemon.Wait(ctx); err != nil {
+		return fail(e, "demo: %v; the demo stopped", err)
+	}
 	fmt.Fprintln(out, "stopping")
 	return exitOK
 }

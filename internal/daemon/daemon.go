@@ -235,22 +235,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Open(ctx); err != nil {
 		return err
 	}
-	var failed error
-	select {
-	case <-ctx.Done():
-		d.log.Info("posbridge stopping")
-	case err := <-d.api.Failed():
-		failed = err
-	case err := <-d.diag.Failed():
-		failed = err
-	}
+	failed := d.Wait(ctx)
 	if failed != nil {
 		failed = fmt.Errorf("%w; posbridge stopped so that the service manager restarts it", failed)
 		d.log.Error("a listener failed; posbridge is stopping so that the service manager restarts it", "err", failed)
+	} else {
+		d.log.Info("posbridge stopping")
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), d.opts.CloseTimeout)
 	defer cancel()
 	return errors.Join(failed, d.Close(closeCtx))
+}
+
+// Wait blocks, after Open, until ctx is done (nil) or the till API or
+// diagnostics listener fails (that listener's error). Run uses it; a
+// caller that opens the daemon itself (the demo) waits with it too, so a
+// dead listener is not hidden behind a bridge that looks alive.
+func (d *Daemon) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.api.Failed():
+		return err
+	case err := <-d.diag.Failed():
+		return err
+	}
 }
 
 // APIURL is the till API's base URL (after Open).
