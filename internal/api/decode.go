@@ -19,7 +19,7 @@ const (
 	maxDescription    = 255
 	maxCustomerName   = 100
 	maxEmail          = 254
-	maxPhone          = 20
+	maxPhoneDigits    = 19
 	maxDeadline       = 24 * time.Hour
 )
 
@@ -85,8 +85,10 @@ func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, erro
 			}
 		}
 		if c.Phone != "" {
-			if len(c.Phone) > maxPhone || strings.TrimLeft(strings.TrimPrefix(c.Phone, "+"), "0123456789") != "" {
-				return req, pos.FieldErrorf(pos.EInvalid, "customer.phone", "must be digits with an optional leading +, at most %d characters", maxPhone)
+			// ^\+?[0-9]{1,19}$, as documented: a lone "+" is no number.
+			digits := strings.TrimPrefix(c.Phone, "+")
+			if len(digits) < 1 || len(digits) > maxPhoneDigits || strings.TrimLeft(digits, "0123456789") != "" {
+				return req, pos.FieldErrorf(pos.EInvalid, "customer.phone", "must be 1 to %d digits (0-9) with an optional leading +, e.g. \"+96512345678\"", maxPhoneDigits)
 			}
 		}
 		req.Customer = pos.Customer{Name: c.Name, Email: c.Email, Phone: c.Phone}
