@@ -13,6 +13,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/httpserve"
@@ -155,9 +157,36 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc(r.pattern, r.handler)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// The path is the API's, the method is not: a 405 that says
+			// which methods it has, not a 404 that the path is wrong.
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			use := slices.DeleteFunc(slices.Clone(allow), func(m string) bool { return m == http.MethodHead })
+			msg := r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(use, " or ")
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: pos.EInvalid, Message: msg}})
+			return
+		}
 		writeError(w, r, &pos.Error{Code: pos.ENotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 	return s.auth(mux)
+}
+
+// allowedMethods lists the methods mux serves r's path with (HEAD where
+// GET is), sorted; none for a path the API does not have.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	slices.Sort(allow)
+	return allow
 }
 
 // auth checks the bearer token in constant time.
