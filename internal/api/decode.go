@@ -43,7 +43,11 @@ type customerBody struct {
 // into a CheckoutRequest, or a *pos.Error naming the field that is wrong.
 func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, error) {
 	var req pos.CheckoutRequest
-	if err := checkKey(idempotencyKey); err != nil {
+	var keys []string
+	if idempotencyKey != "" {
+		keys = []string{idempotencyKey}
+	}
+	if err := checkKey(keys, "payment attempt"); err != nil {
 		return req, err
 	}
 	req.IdempotencyKey = idempotencyKey
@@ -105,9 +109,18 @@ func DecodeCreate(body []byte, idempotencyKey string) (pos.CheckoutRequest, erro
 	return req, nil
 }
 
-func checkKey(k string) error {
+// checkKey checks the Idempotency-Key header's values (one is required)
+// of a create of what ("payment attempt", "customer", ...).
+func checkKey(values []string, what string) error {
+	if len(values) > 1 {
+		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "header is given more than once; send one key")
+	}
+	k := ""
+	if len(values) == 1 {
+		k = values[0]
+	}
 	if k == "" {
-		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "header is required: a unique key per payment attempt, reused when the till retries")
+		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "header is required: a unique key per %s, reused when the till retries it", what)
 	}
 	if len(k) > maxIdempotencyKey {
 		return pos.FieldErrorf(pos.EInvalid, "Idempotency-Key", "is longer than %d characters", maxIdempotencyKey)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,10 +111,19 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		}
 		return nil, pos.FieldErrorf(pos.EInvalid, "body", "could not read the body: %v", err)
 	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		// JSON null decodes as an empty object: the till would hear
+		// that a field is required when no object was sent.
+		return nil, pos.FieldErrorf(pos.EInvalid, "body", "must be a JSON object, not null")
+	}
 	return body, nil
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if keys := r.Header.Values("Idempotency-Key"); len(keys) > 1 {
+		s.fail(w, r, checkKey(keys, "payment attempt"))
+		return
+	}
 	body, err := s.readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		s.fail(w, r, err)

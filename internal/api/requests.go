@@ -32,10 +32,12 @@ var requestPaths = []struct {
 	path string
 	// setting is the configuration key that turns the kind on.
 	setting string
+	// one names one request of the kind, for messages.
+	one string
 }{
-	{pos.KindCustomer, "customers", "requests.customers"},
-	{pos.KindInstallments, "installments", "requests.installments"},
-	{pos.KindPayee, "payees", "requests.payees"},
+	{pos.KindCustomer, "customers", "requests.customers", "customer"},
+	{pos.KindInstallments, "installments", "requests.installments", "installment batch"},
+	{pos.KindPayee, "payees", "requests.payees", "payee"},
 }
 
 func (s *Server) requestRoutes() []route {
@@ -43,7 +45,7 @@ func (s *Server) requestRoutes() []route {
 	for _, k := range requestPaths {
 		base := "/v1/" + k.path
 		out = append(out,
-			route{"POST " + base, s.handleSubmitRequest(k.kind, base)},
+			route{"POST " + base, s.handleSubmitRequest(k.kind, base, k.one)},
 			route{"GET " + base, s.handleListRequests(k.kind, k.path)},
 			route{"GET " + base + "/{id}", s.handleGetRequest(k.kind)},
 			route{"POST " + base + "/{id}/cancel", s.handleCancelRequest(k.kind)},
@@ -87,7 +89,7 @@ func (s *Server) stored(kind pos.RequestKind, find func(Requests) (pos.Request, 
 	return r, err
 }
 
-func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.HandlerFunc {
+func (s *Server) handleSubmitRequest(kind pos.RequestKind, base, one string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		reqs, err := s.requests(kind)
 		if err != nil {
@@ -95,7 +97,7 @@ func (s *Server) handleSubmitRequest(kind pos.RequestKind, base string) http.Han
 			return
 		}
 		key := r.Header.Get("Idempotency-Key")
-		if err := checkKey(key); err != nil {
+		if err := checkKey(r.Header.Values("Idempotency-Key"), one); err != nil {
 			s.fail(w, r, err)
 			return
 		}
