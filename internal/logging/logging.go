@@ -7,9 +7,12 @@ package logging
 
 import (
 	"context"
+	"encoding"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,25 +36,65 @@ func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range secrets {
-		if len(s) >= 4 {
+		if len(s) >= 4 && !slices.Contains(r.secrets, s) {
 			r.secrets = append(r.secrets, s)
 		}
 	}
 }
 
-// Scrub replaces every registered secret in s.
+// Scrub replaces every registered secret in s. It marks every byte that
+// any secret covers, then replaces each covered run once: secrets that
+// contain or overlap one another (Hesabe's sandbox IV key is the middle of
+// its secret key) leave no piece of either, whatever order they were added
+// in.
 func (r *Redactor) Scrub(s string) string {
 	if r == nil {
 		return s
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	var covered []bool
 	for _, sec := range r.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, Redacted)
+		for from := 0; from < len(s); {
+			i := strings.Index(s[from:], sec)
+			if i < 0 {
+				break
+			}
+			if covered == nil {
+				covered = make([]bool, len(s))
+			}
+			for k := from + i; k < from+i+len(sec); k++ {
+				covered[k] = true
+			}
+			from += i + 1
 		}
 	}
-	return s
+	if covered == nil {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !covered[i] {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(Redacted)
+		for i < len(s) && covered[i] {
+			i++
+		}
+	}
+	return b.String()
+}
+
+// empty reports whether no secret is registered.
+func (r *Redactor) empty() bool {
+	if r == nil {
+		return true
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.secrets) == 0
 }
 
 func isSecretKey(k string) bool {
@@ -85,17 +128,7 @@ func ParseLevel(s string) (slog.Level, error) {
 // New returns a logger writing to w.
 func New(w io.Writer, o Options) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: o.Level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-		if isSecretKey(a.Key) {
-			return slog.String(a.Key, Redacted)
-		}
-		if a.Value.Kind() == slog.KindString || a.Value.Kind() == slog.KindAny {
-			if s := a.Value.String(); o.Redact != nil {
-				if scrubbed := o.Redact.Scrub(s); scrubbed != s {
-					return slog.String(a.Key, scrubbed)
-				}
-			}
-		}
-		return a
+		return clean(a, o.Redact, o.JSON)
 	}}
 	var h slog.Handler
 	if o.JSON {
@@ -107,6 +140,64 @@ func New(w io.Writer, o Options) *slog.Logger {
 		h = &recentHandler{Handler: h, recent: o.Recent, redact: o.Redact}
 	}
 	return slog.New(&scrubMessage{Handler: h, redact: o.Redact})
+}
+
+// clean redacts one attribute: by its key, and by every registered secret
+// in what the handler will write for its value. That is not always the
+// value's String: the JSON handler writes a struct's fields and a []byte
+// as base64, the text handler a []byte as text and a TextMarshaler's
+// text. A value that shows a secret in any of these forms is replaced by
+// its scrubbed text.
+func clean(a slog.Attr, red *Redactor, asJSON bool) slog.Attr {
+	if isSecretKey(a.Key) {
+		return slog.String(a.Key, Redacted)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); red.Scrub(s) != s {
+			return slog.String(a.Key, red.Scrub(s))
+		}
+	case slog.KindAny:
+		if red.empty() {
+			break
+		}
+		r := render(a.Value.Any())
+		for _, f := range []string{r.text, r.json, r.str} {
+			if red.Scrub(f) != f {
+				if asJSON {
+					return slog.String(a.Key, red.Scrub(r.json))
+				}
+				return slog.String(a.Key, red.Scrub(r.text))
+			}
+		}
+	}
+	return a
+}
+
+// rendering is what a handler may write for a value: the text handler's
+// form, the JSON handler's and fmt's %v.
+type rendering struct{ text, json, str string }
+
+func render(v any) rendering {
+	switch v := v.(type) {
+	case error:
+		s := v.Error()
+		return rendering{s, s, s}
+	case []byte:
+		s := string(v)
+		return rendering{s, s, s}
+	}
+	r := rendering{text: fmt.Sprintf("%+v", v), str: fmt.Sprint(v)}
+	if tm, ok := v.(encoding.TextMarshaler); ok {
+		if b, err := tm.MarshalText(); err == nil {
+			r.text = string(b)
+		}
+	}
+	r.json = r.text
+	if b, err := json.Marshal(v); err == nil {
+		r.json = string(b)
+	}
+	return r
 }
 
 // scrubMessage scrubs secrets from the record's message too.
@@ -189,38 +280,63 @@ type recentHandler struct {
 	slog.Handler
 	recent *Recent
 	redact *Redactor
-	attrs  []slog.Attr
+	attrs  []groupedAttr
+	group  string // the WithGroup names so far, each followed by "."
+}
+
+// groupedAttr is an attribute given to WithAttrs under the groups then open.
+type groupedAttr struct {
+	prefix string
+	slog.Attr
 }
 
 func (h *recentHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		var b strings.Builder
-		write := func(a slog.Attr) bool {
+		var write func(prefix string, a slog.Attr)
+		write = func(prefix string, a slog.Attr) {
+			a.Value = a.Value.Resolve()
+			if a.Value.Kind() == slog.KindGroup && !isSecretKey(a.Key) {
+				p := prefix
+				if a.Key != "" {
+					p += a.Key + "."
+				}
+				for _, m := range a.Value.Group() {
+					write(p, m)
+				}
+				return
+			}
 			if b.Len() > 0 {
 				b.WriteByte(' ')
 			}
-			v := a.Value.String()
-			if isSecretKey(a.Key) {
-				v = Redacted
+			v := Redacted
+			if !isSecretKey(a.Key) {
+				v = a.Value.String()
+				if a.Value.Kind() == slog.KindAny {
+					v = render(a.Value.Any()).text
+				}
 			}
-			fmt.Fprintf(&b, "%s=%s", a.Key, v)
-			return true
+			fmt.Fprintf(&b, "%s%s=%s", prefix, a.Key, v)
 		}
 		for _, a := range h.attrs {
-			write(a)
+			write(a.prefix, a.Attr)
 		}
-		r.Attrs(write)
+		r.Attrs(func(a slog.Attr) bool { write(h.group, a); return true })
 		h.recent.add(Entry{At: r.Time, Level: r.Level.String(), Message: h.redact.Scrub(r.Message), Attrs: h.redact.Scrub(b.String())})
 	}
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h *recentHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &recentHandler{Handler: h.Handler.WithAttrs(as), recent: h.recent, redact: h.redact, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+	attrs := append([]groupedAttr{}, h.attrs...)
+	for _, a := range as {
+		attrs = append(attrs, groupedAttr{prefix: h.group, Attr: a})
+	}
+	return &recentHandler{Handler: h.Handler.WithAttrs(as), recent: h.recent, redact: h.redact, attrs: attrs, group: h.group}
 }
 
 func (h *recentHandler) WithGroup(n string) slog.Handler {
-	return &recentHandler{Handler: h.Handler.WithGroup(n), recent: h.recent, redact: h.redact, attrs: h.attrs}
+	return &recentHandler{Handler: h.Handler.WithGroup(n), recent: h.recent, redact: h.redact, attrs: h.attrs, group: h.group + n + "."}
 }
 
 // Wrap redacts records (message and attributes, by key and by registered
@@ -235,16 +351,19 @@ type redactAttrs struct {
 	redact *Redactor
 }
 
+// clean redacts a for a handler whose format is unknown: a value that
+// shows a secret in any rendering becomes its scrubbed text.
 func (r *redactAttrs) clean(a slog.Attr) slog.Attr {
-	if isSecretKey(a.Key) {
-		return slog.String(a.Key, Redacted)
-	}
-	if k := a.Value.Kind(); k == slog.KindString || k == slog.KindAny {
-		if s := a.Value.String(); r.redact.Scrub(s) != s {
-			return slog.String(a.Key, r.redact.Scrub(s))
+	a.Value = a.Value.Resolve()
+	if a.Value.Kind() == slog.KindGroup && !isSecretKey(a.Key) {
+		ms := a.Value.Group()
+		out := make([]slog.Attr, len(ms))
+		for i, m := range ms {
+			out[i] = r.clean(m)
 		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	}
-	return a
+	return clean(a, r.redact, false)
 }
 
 func (r *redactAttrs) Handle(ctx context.Context, rec slog.Record) error {
