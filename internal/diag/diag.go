@@ -338,8 +338,15 @@ func (s *Server) Ready(ctx context.Context) []Check {
 		} else if !q.OldestQueued.IsZero() && now.Sub(q.OldestQueued) > s.opts.QueueStuck {
 			online := s.src.Gateway == nil || s.src.Gateway().Online
 			if online {
+				// The ID is not always known (the store keeps only the
+				// oldest time): never print an empty one.
+				which := "oldest queued checkout"
+				if q.OldestID != "" {
+					which += " " + q.OldestID
+				}
 				c.OK = false
-				c.Detail = fmt.Sprintf("stuck: oldest queued checkout %s waits %s while the gateway is online", q.OldestID, now.Sub(q.OldestQueued).Round(time.Second))
+				c.Detail = fmt.Sprintf("stuck: %s waits %s while the gateway is online; "+
+					"an earlier checkout on its terminal is probably still active (posbridge checkouts)", which, now.Sub(q.OldestQueued).Round(time.Second))
 			}
 		}
 		checks = append(checks, c)
