@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/crypto"
 	"github.com/posbridge/posbridge/internal/hesabe"
 )
 
@@ -183,16 +185,31 @@ func (r *run) checkLogin(ctx context.Context) {
 	if err != nil {
 		var he *hesabe.Error
 		detail, fix := oneLine(err.Error()), "check the hesabe section of the config"
+		var syntax *json.SyntaxError
 		if errors.As(err, &he) {
 			switch {
-			case he.Code == hesabe.CodeInvalidLogin || he.HTTPStatus == http.StatusUnauthorized:
+			case he.Code == hesabe.CodeInvalidLogin || he.Op == "login" && he.HTTPStatus == http.StatusUnauthorized:
 				detail = fmt.Sprintf("Hesabe refused the merchant login (code %d)", hesabe.CodeInvalidLogin)
 				fix = "check hesabe.username/password (the merchant panel user posbridge logs in as)"
+			case he.HTTPStatus == http.StatusUnauthorized:
+				// The login went through (the client logs in again and
+				// retries once on a 401): what Hesabe refuses is the
+				// access code every other call carries.
+				detail = fmt.Sprintf("Hesabe refused the access code (HTTP 401 on %s after a successful login)", he.Op)
+				fix = "check hesabe.access_code (the merchant's access code for this merchant_url: sandbox and production differ)"
 			case he.Code == hesabe.CodeInvalidMerchant:
 				detail = fmt.Sprintf("Hesabe does not know this merchant (code %d)", he.Code)
 				fix = "check hesabe.merchant_code and hesabe.access_code, and that merchant_url is production vs sandbox as intended"
+			case he.HTTPStatus != 0 && (errors.Is(err, crypto.ErrBadPadding) || errors.As(err, &syntax)):
+				// Hesabe answers a request it cannot decrypt with an
+				// encrypted error; with a wrong key neither side can read
+				// the other.
+				detail = fmt.Sprintf("Hesabe's answer to %s could not be decrypted (HTTP %d): the keys do not match the merchant's", he.Op, he.HTTPStatus)
+				fix = "check hesabe.secret_key and hesabe.iv_key (from the same merchant account and environment as access_code and merchant_url)"
 			case he.Code == hesabe.CodeInvalidResponse || he.Code == hesabe.CodeInvalidRequestData:
 				fix = "check hesabe.secret_key and hesabe.iv_key (the gateway could not decrypt the request, or we its answer)"
+			case he.HTTPStatus == http.StatusNotFound:
+				fix = "the gateway has no such address: check hesabe.merchant_url (production https://merchantapi.hesabe.com/api, sandbox https://merchantapisandbox.hesabe.com/api)"
 			case he.HTTPStatus == 0:
 				fix = "the gateway did not answer: check the internet link; posbridge queues checkouts while offline"
 			}
