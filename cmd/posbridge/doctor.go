@@ -84,10 +84,19 @@ func (p daemonPinger) Ping(ctx context.Context, t config.Terminal) (time.Duratio
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return 0, doctor.ErrNotRunning
 		}
+		if ctx.Err() != nil {
+			// The bridge waits longer for the pong than doctor does: the
+			// one that gave up is doctor, on a terminal that is silent.
+			return 0, fmt.Errorf("the terminal did not answer within %s (asked through the running posbridge, whose link to it is up)",
+				time.Since(start).Round(100*time.Millisecond))
+		}
 		return 0, fmt.Errorf("ask the running posbridge: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode == http.StatusUnauthorized {
+		return 0, doctor.ErrDiagnosticsToken
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`

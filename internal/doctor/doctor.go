@@ -55,6 +55,11 @@ type Pinger interface {
 // bridge when none runs: the ping check is then skipped, not failed.
 var ErrNotRunning = errors.New("posbridge is not running")
 
+// ErrDiagnosticsToken is returned by a Pinger whose diagnostics token
+// (from the config) the running bridge refuses: the ping check is then a
+// warning naming the token, not a terminal failure.
+var ErrDiagnosticsToken = errors.New("the running posbridge refused the diagnostics token in the config")
+
 // Options configures a run. Zero fields take defaults.
 type Options struct {
 	// ConfigPath is the file to check.
@@ -95,10 +100,13 @@ func (o Options) withDefaults() Options {
 
 // run carries one doctor run's state between checks.
 type run struct {
-	opt     Options
-	cfg     config.Config
-	loaded  bool // cfg is usable (it parsed; it may not validate)
-	results []Result
+	opt    Options
+	cfg    config.Config
+	loaded bool // cfg is usable (it parsed; it may not validate)
+	// configValid: the config and the secrets file load as posbridge
+	// run loads them (their checks passed).
+	configValid bool
+	results     []Result
 	// posbridgeRunning: the database lock is held by a posbridge process,
 	// so busy ports are probably its own.
 	posbridgeRunning bool
@@ -191,7 +199,10 @@ func WriteJSON(w io.Writer, rs []Result) error {
 	return enc.Encode(Report{OK: !Failed(rs), Checks: rs})
 }
 
-// oneLine flattens multi-line errors (errors.Join) into one line.
+// oneLine flattens multi-line errors (errors.Join) into one line. A list
+// introduced by a colon ("unmarshal errors:", which the config package
+// has already joined with "; ") reads "errors: line 3: ...", not ":;".
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	return strings.ReplaceAll(s, ":; ", ": ")
 }

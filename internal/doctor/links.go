@@ -37,6 +37,13 @@ func (r *run) checkMQTT(ctx context.Context) {
 		return
 	}
 	if m.Broker == "" {
+		if host, port, err := net.SplitHostPort(m.Embedded.Listen); err == nil && isLoopback(host) {
+			// The terminals are devices on the store network: they can
+			// never reach a broker on this PC's loopback.
+			r.add("mqtt.broker", Warn, "embedded broker on "+m.Embedded.Listen+" listens on this PC's loopback only: a terminal on the store network cannot connect to it (only programs on this PC, such as the terminal simulator)",
+				fmt.Sprintf("set mqtt.embedded.listen to 0.0.0.0:%s (or this PC's LAN address), allow TCP %s in the firewall, set mqtt.username and mqtt.password, and point the terminals at this PC's address", port, port))
+			return
+		}
 		r.add("mqtt.broker", Skip, "embedded broker on "+m.Embedded.Listen+": it runs inside posbridge, so it is reachable only while posbridge runs (its port is checked below)", "")
 		return
 	}
@@ -91,6 +98,16 @@ func (r *run) checkMQTT(ctx context.Context) {
 	}
 	c.Disconnect(100)
 	r.add("mqtt.broker", OK, fmt.Sprintf("%s accepted user %q", host, m.Username), "")
+}
+
+// isLoopback reports whether a listen host accepts only this machine's
+// own connections.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // brokerURL is the paho form: tcp:// or ssl://.
@@ -153,6 +170,14 @@ func (r *run) checkTerminals(ctx context.Context) {
 			r.add(name+" ping", Skip, "not available in this build (needs the terminal hub)", "")
 			continue
 		}
+		if !r.configValid {
+			// The ping goes through the running posbridge, found by the
+			// config's diagnostics address and token: a config that does
+			// not validate would only repeat its error here, as if the
+			// terminal were at fault.
+			r.add(name+" ping", Skip, "the config has errors (see the config and secrets_file lines): fix them, then run doctor again to ping the terminal", "")
+			continue
+		}
 		if !linkOK {
 			r.add(name+" ping", Skip, "its link failed above", "")
 			continue
@@ -162,6 +187,11 @@ func (r *run) checkTerminals(ctx context.Context) {
 		cancel()
 		if errors.Is(err, ErrNotRunning) {
 			r.add(name+" ping", Skip, "posbridge is not running: start it, then run doctor again to ping the terminal through it", "")
+			continue
+		}
+		if errors.Is(err, ErrDiagnosticsToken) {
+			r.add(name+" ping", Warn, "not asked: "+err.Error(),
+				"diagnostics.token (or api.token when it is unset) was changed after posbridge started: restart posbridge (posbridge service restart) so that it uses the config's token")
 			continue
 		}
 		if err != nil {

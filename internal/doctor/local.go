@@ -27,7 +27,7 @@ func (r *run) checkConfig() {
 		fix := "pass --config with the right path"
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			fix = "create it from the example (Linux: /usr/share/doc/posbridge/posbridge.example.yaml; Windows: posbridge.example.yaml in the zip) or pass --config"
+			fix = "create it from the example (" + exampleConfigHint + ") or pass --config"
 		case errors.Is(err, fs.ErrPermission):
 			fix = "run doctor as root / Administrator, or as the service user (sudo -u posbridge posbridge doctor)"
 		}
@@ -37,7 +37,7 @@ func (r *run) checkConfig() {
 	cfg, err := config.Parse(f)
 	f.Close()
 	if err != nil {
-		fix := "correct the line named; unknown keys are errors (compare with the example config)"
+		fix := "correct the line named; unknown keys are errors (compare with the example config, " + exampleConfigHint + ")"
 		if strings.Contains(err.Error(), "environment variable") {
 			fix = "set them (Linux service: in " + envFileHint + ", mode 0600; Windows: the service's environment) or put the values in secrets_file"
 		}
@@ -46,6 +46,7 @@ func (r *run) checkConfig() {
 	}
 	r.cfg, r.loaded = cfg, true
 	full, err := config.Load(path)
+	r.configValid = err == nil
 	var ve *config.ValidationError
 	if err != nil && errors.As(err, &ve) && ve.Field == "secrets_file" {
 		// Reported by the secrets_file check; validate the rest here.
@@ -54,7 +55,7 @@ func (r *run) checkConfig() {
 		r.cfg = full
 	}
 	if err != nil {
-		r.add("config", Fail, fmt.Sprintf("%s: %s", path, oneLine(err.Error())), "correct the keys named (docs/operations.md lists them)")
+		r.add("config", Fail, fmt.Sprintf("%s: %s", path, oneLine(err.Error())), "correct the keys named (the example config shows each with a comment: "+exampleConfigHint+")")
 	} else {
 		r.add("config", OK, path+" is valid", "")
 	}
@@ -65,6 +66,9 @@ func (r *run) checkConfig() {
 		r.add("config.complete", OK, fmt.Sprintf("gateway account, API token and %d terminal(s) configured", len(r.cfg.Terminals)), "")
 	}
 }
+
+// exampleConfigHint is where the commented example config is installed.
+const exampleConfigHint = "Linux: /usr/share/doc/posbridge/posbridge.example.yaml; Windows: posbridge.example.yaml in the zip"
 
 // unwrapPath drops *PathError's repetition of the path.
 func unwrapPath(err error) error {
