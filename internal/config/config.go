@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
@@ -161,9 +161,9 @@ type Amount struct{ pos.Money }
 
 // UnmarshalYAML reads "100.000".
 func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
-	m, err := pos.ParseMoney(n.Value)
+	m, err := parseAmount(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not an amount (e.g. \"100.000\"): %v", n.Line, n.Value, err)
+		return fmt.Errorf("line %d: %q: %v", n.Line, n.Value, err)
 	}
 	a.Money = m
 	return nil
@@ -205,34 +205,53 @@ func (s Secret) Value() string { return string(s) }
 // too): what loggers and reports must scrub.
 func (c Config) SecretValues() []string {
 	var out []string
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
+	for _, s := range c.secrets() {
+		if s.value != "" {
+			out = append(out, s.value)
+		}
+	}
+	return out
+}
+
+// secretField is one Secret of the configuration and its YAML path.
+type secretField struct{ path, value string }
+
+// secrets lists every Secret in c with its YAML path.
+func (c Config) secrets() []secretField {
+	var out []secretField
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
 		switch v.Kind() {
 		case reflect.Struct:
+			keys, _ := yamlFields(v.Type())
+			k := 0
 			for i := range v.NumField() {
-				if v.Type().Field(i).IsExported() {
-					walk(v.Field(i))
+				f := v.Type().Field(i)
+				if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); !f.IsExported() || name == "-" {
+					continue
 				}
+				walk(v.Field(i), join(path, keys[k]))
+				k++
 			}
 		case reflect.Slice, reflect.Array:
 			for i := range v.Len() {
-				walk(v.Index(i))
+				walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
 			}
 		case reflect.Map:
 			for it := v.MapRange(); it.Next(); {
-				walk(it.Value())
+				walk(it.Value(), join(path, fmt.Sprint(it.Key())))
 			}
 		case reflect.Pointer, reflect.Interface:
 			if !v.IsNil() {
-				walk(v.Elem())
+				walk(v.Elem(), path)
 			}
 		case reflect.String:
-			if v.Type() == reflect.TypeFor[Secret]() && v.String() != "" {
-				out = append(out, v.String())
+			if v.Type() == typeSecret {
+				out = append(out, secretField{path, v.String()})
 			}
 		}
 	}
-	walk(reflect.ValueOf(c))
+	walk(reflect.ValueOf(c), "")
 	return out
 }
 
@@ -258,9 +277,9 @@ type Duration time.Duration
 
 // UnmarshalYAML reads a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := parseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 5m)", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q: %v", n.Line, n.Value, err)
 	}
 	*d = Duration(v)
 	return nil
@@ -305,16 +324,21 @@ func Default() Config {
 
 // ValidationError says which key is wrong and why.
 type ValidationError struct {
-	Field string
+	Field string // the YAML path: hesabe.timeout, terminals[1].serial.port
 	Value string // "" for secrets
 	Err   error
+	Line  int // the line in the file, when known (0: not known)
 }
 
 func (e *ValidationError) Error() string {
-	if e.Value != "" {
-		return fmt.Sprintf("config: %s = %q: %v", e.Field, e.Value, e.Err)
+	at := ""
+	if e.Line > 0 {
+		at = fmt.Sprintf("line %d: ", e.Line)
 	}
-	return fmt.Sprintf("config: %s: %v", e.Field, e.Err)
+	if e.Value != "" {
+		return fmt.Sprintf("config: %s%s = %q: %v", at, e.Field, e.Value, e.Err)
+	}
+	return fmt.Sprintf("config: %s%s: %v", at, e.Field, e.Err)
 }
 
 func (e *ValidationError) Unwrap() error { return e.Err }
@@ -339,48 +363,20 @@ func Load(path string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// Parse decodes YAML over Default(), expanding ${VAR} from the environment
-// first. Unknown keys are errors that name the key and line.
+// Parse decodes YAML over Default(), expanding ${VAR} in values from the
+// environment. Every key and value is checked as it is read: an unknown
+// key, a list where a value belongs, a word where a number belongs are
+// errors that name the key's YAML path and line.
 func Parse(r io.Reader) (Config, error) {
 	cfg := Default()
-	raw, err := io.ReadAll(io.LimitReader(r, 4<<20))
-	if err != nil {
-		return cfg, fmt.Errorf("config: read: %w", err)
-	}
-	expanded, err := expandEnv(raw, os.LookupEnv)
-	if err != nil {
-		return cfg, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config: %s", cleanYAMLError(err))
+	if err := decodeYAML(r, &cfg, decodeOptions{expandEnv: true, lookup: os.LookupEnv}); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandEnv replaces ${VAR} with the variable's value; an unset variable is
-// an error (an empty secret would otherwise pass silently).
-func expandEnv(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
-	var missing []string
-	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return []byte(v)
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("config: environment variable(s) %s referenced but not set", strings.Join(missing, ", "))
-	}
-	return out, nil
-}
-
-func cleanYAMLError(err error) string {
-	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n  ", "; "), "yaml: ")
 }
 
 // Environment variables that override secrets in the file.
@@ -426,17 +422,15 @@ type secretsFile struct {
 func (c *Config) applySecrets(lookup func(string) (string, bool)) error {
 	if c.SecretsFile != "" {
 		if err := checkSecretsPerm(c.SecretsFile); err != nil {
-			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: err}
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: withoutPath(err)}
 		}
 		b, err := os.ReadFile(c.SecretsFile)
 		if err != nil {
-			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: err}
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: withoutPath(err)}
 		}
 		var sf secretsFile
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&sf); err != nil && !errors.Is(err, io.EOF) {
-			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: errors.New(cleanYAMLError(err))}
+		if err := decodeYAML(bytes.NewReader(b), &sf, decodeOptions{hideValues: true}); err != nil {
+			return &ValidationError{Field: "secrets_file", Value: c.SecretsFile, Err: secretsFileError(err)}
 		}
 		setIf(&c.Hesabe.AccessCode, sf.Hesabe.AccessCode)
 		setIf(&c.Hesabe.SecretKey, sf.Hesabe.SecretKey)
@@ -459,6 +453,34 @@ func (c *Config) applySecrets(lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// withoutPath drops a *fs.PathError's repetition of the path the message
+// already names.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// secretsFileError rewrites the secrets file's errors without their
+// "config: " prefix: they follow "config: secrets_file = PATH: ".
+func secretsFileError(err error) error {
+	var msgs []string
+	for _, e := range unjoin(err) {
+		msgs = append(msgs, strings.TrimPrefix(e.Error(), "config: "))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// unjoin returns the errors errors.Join put together (or err alone).
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 func setIf(dst *Secret, v Secret) {
 	if v != "" {
 		*dst = v
@@ -468,7 +490,9 @@ func setIf(dst *Secret, v Secret) {
 // Validate checks every key it can without touching the network.
 func (c Config) Validate() error {
 	var errs []error
-	add := func(field, value string, err error) { errs = append(errs, &ValidationError{field, value, err}) }
+	add := func(field, value string, err error) {
+		errs = append(errs, &ValidationError{Field: field, Value: value, Err: err})
+	}
 	if c.DataDir == "" {
 		add("data_dir", "", errors.New("must not be empty"))
 	}

@@ -118,7 +118,7 @@ func TestRunValidation(t *testing.T) {
 		{"terminals:\n  - {id: \"has space\", link: mqtt}\n", "terminals[0].id"},
 		{"terminals:\n  - {id: \"1\", link: serial, serial: {usb: {vid: xyz}}}\n", "serial.usb.vid"},
 		{"offline:\n  max_single: \"900.000\"\n", "offline.max_single"},
-		{"checkout:\n  max_amount: \"1.2345\"\n", "not an amount"},
+		{"checkout:\n  max_amount: \"1.2345\"\n", "more than 3 decimals"},
 		{"checkout:\n  default_deadline: 10m\n  max_deadline: 5m\n", "checkout.max_deadline"},
 		{"api:\n  listen: 8470\n", "api.listen"},
 		{"api:\n  token: short\n", "at least 16"},

@@ -17,7 +17,9 @@ var (
 // validateRun checks the daemon's settings.
 func (c Config) validateRun() []error {
 	var errs []error
-	add := func(field, value string, err error) { errs = append(errs, &ValidationError{field, value, err}) }
+	add := func(field, value string, err error) {
+		errs = append(errs, &ValidationError{Field: field, Value: value, Err: err})
+	}
 	for _, l := range []struct {
 		k string
 		v string
@@ -121,7 +123,9 @@ func (c Config) validateRun() []error {
 // validateRequests checks the requests section and the accounts it uses.
 func (c Config) validateRequests() []error {
 	var errs []error
-	add := func(field, value string, err error) { errs = append(errs, &ValidationError{field, value, err}) }
+	add := func(field, value string, err error) {
+		errs = append(errs, &ValidationError{Field: field, Value: value, Err: err})
+	}
 	r := c.Requests
 	switch r.Customers {
 	case "hesabe", "off":
