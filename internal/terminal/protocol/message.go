@@ -103,6 +103,31 @@ type Message struct {
 	Error   *Error   `json:"error,omitempty"`
 }
 
+// UnmarshalJSON reads a message. "ts" is informational: one that is not
+// an RFC 3339 time (a local time without a zone, Unix seconds) counts as
+// absent instead of getting the message refused, which for a result would
+// end its resends (an error answers a reliable message) and lose the
+// payment. Every other field is read as declared.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	type plain Message
+	var v struct {
+		plain
+		Time json.RawMessage `json:"ts"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = Message(v.plain)
+	m.Time = time.Time{}
+	if len(v.Time) > 0 {
+		var ts time.Time
+		if json.Unmarshal(v.Time, &ts) == nil {
+			m.Time = ts
+		}
+	}
+	return nil
+}
+
 // Hello is a terminal's identity.
 type Hello struct {
 	Model        string `json:"model"`
