@@ -61,8 +61,20 @@ func (h *Hub) PushInvoice(ctx context.Context, terminalID string, p InvoicePush)
 // follows), an error wrapping ErrAlreadyCompleted when the payment ended
 // first (its result is or will be delivered), ErrUnknownTransaction when
 // the terminal never had it, or ErrNotAcknowledged when ctx ends first
-// (the cancel is still delivered in the background).
+// (the cancel is still delivered in the background). Its reason is
+// CancelReasonTill.
 func (h *Hub) CancelInvoice(ctx context.Context, terminalID, transactionID string) error {
+	return h.cancelInvoice(ctx, terminalID, transactionID, CancelReasonTill)
+}
+
+// The reasons a cancel carries to the terminal, which shows it and may
+// pass it on in its result.
+const (
+	CancelReasonTill     = "canceled by the till"
+	CancelReasonDeadline = "timeout" // as a terminal's own result after the deadline
+)
+
+func (h *Hub) cancelInvoice(ctx context.Context, terminalID, transactionID, reason string) error {
 	t, err := h.knownTerm(terminalID)
 	if err != nil {
 		return err
@@ -73,7 +85,7 @@ func (h *Hub) CancelInvoice(ctx context.Context, terminalID, transactionID strin
 	}
 	h.mu.Unlock()
 	m := h.ids.New(protocol.KindCancel, terminalID)
-	m.Cancel = &protocol.Cancel{TransactionID: transactionID, Reason: "canceled by the till"}
+	m.Cancel = &protocol.Cancel{TransactionID: transactionID, Reason: reason}
 	pend, err := h.addPending(t, m, time.Now().Add(h.cfg.DefaultInvoiceTTL), "")
 	if err != nil {
 		return fmt.Errorf("cancel %s on %s: %w", transactionID, terminalID, err)
@@ -129,7 +141,13 @@ func (l CheckoutLink) PushInvoice(ctx context.Context, c pos.Checkout) error {
 	})
 }
 
-// CancelInvoice cancels a checkout's invoice on its terminal.
+// CancelInvoice cancels a checkout's invoice on its terminal. A cancel
+// asked at or after the checkout's deadline (the engine's, not the
+// till's) says "timeout", as the terminal's own result would.
 func (l CheckoutLink) CancelInvoice(ctx context.Context, c pos.Checkout) error {
-	return l.Hub.CancelInvoice(ctx, c.TerminalID, c.TransactionID)
+	reason := CancelReasonTill
+	if c.CancelRequested && !c.Deadline.After(c.CancelRequestedAt) {
+		reason = CancelReasonDeadline
+	}
+	return l.Hub.cancelInvoice(ctx, c.TerminalID, c.TransactionID, reason)
 }

@@ -300,7 +300,11 @@ func (s *sim) cancel(ctx context.Context, m protocol.Message) {
 	case s.current != nil && s.current.inv.TransactionID == tx:
 		s.current.timer.Stop()
 		s.reply(ctx, m, s.ids.Reply(protocol.KindAck, m))
-		s.finish(ctx, pos.OutcomeCanceled, "", "canceled by the bridge")
+		reason := m.Cancel.Reason // "canceled by the till", or "timeout" at the deadline
+		if reason == "" {
+			reason = "canceled by the bridge"
+		}
+		s.finish(ctx, pos.OutcomeCanceled, "", reason)
 	case s.completed[tx]:
 		s.refuse(ctx, m, protocol.ErrCodeAlreadyCompleted, "the payment already ended")
 	default:
