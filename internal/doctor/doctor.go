@@ -118,6 +118,16 @@ func (r *run) add(name string, st Status, detail, fix string) {
 	r.results = append(r.results, Result{Name: name, Status: st, Detail: detail, Fix: fix})
 }
 
+// failed reports whether the named check has failed so far.
+func (r *run) failed(name string) bool {
+	for _, res := range r.results {
+		if res.Name == name && res.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
+
 // Run performs every check and returns the results in order.
 func Run(ctx context.Context, opt Options) []Result {
 	r := &run{opt: opt.withDefaults()}

@@ -159,6 +159,9 @@ func (r *run) checkTerminals(ctx context.Context) {
 		case "mqtt":
 			if r.cfg.MQTT.Broker == "" {
 				r.add(name+" link", Skip, "MQTT through the embedded broker: the terminal connects once posbridge runs", "")
+			} else if r.failed("mqtt.broker") {
+				linkOK = false
+				r.add(name+" link", Fail, "MQTT through "+r.cfg.MQTT.Broker+", which posbridge cannot use (see mqtt.broker)", "fix the broker first: the terminal reaches posbridge only through it")
 			} else {
 				r.add(name+" link", OK, "MQTT through "+r.cfg.MQTT.Broker+" (see mqtt.broker)", "")
 			}
