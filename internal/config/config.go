@@ -86,6 +86,9 @@ type Payout struct {
 type Listener struct {
 	Listen string `yaml:"listen"`
 	Token  Secret `yaml:"token"`
+	// AllowRemote must be true for Listen to be other than a loopback
+	// address (other computers could then reach the endpoint).
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // Checkout holds the engine's settings.
@@ -517,8 +520,11 @@ func (c Config) Validate() error {
 		add("hesabe.timeout", h.Timeout.D().String(), errors.New("must be positive"))
 	}
 	for _, u := range []struct{ k, v string }{{"hesabe.merchant_url", h.MerchantURL}, {"hesabe.payment_url", h.PaymentURL}} {
-		if u.v != "" && !strings.HasPrefix(u.v, "https://") && !strings.HasPrefix(u.v, "http://") {
-			add(u.k, u.v, errors.New("must be an http:// or https:// URL"))
+		if u.v == "" {
+			continue // RequireGateway asks for merchant_url; payment_url defaults to it
+		}
+		if err := checkHTTPURL(u.v, "hesabe.username and hesabe.password"); err != nil {
+			add(u.k, displayURL(u.v), err)
 		}
 	}
 	errs = append(errs, c.validateRun()...)
@@ -533,7 +539,7 @@ func (c Config) RequireGateway() error {
 	for _, f := range []struct {
 		k string
 		v string
-	}{{"hesabe.merchant_code", h.MerchantCode}, {"hesabe.access_code", h.AccessCode.Value()},
+	}{{"hesabe.merchant_url", h.MerchantURL}, {"hesabe.merchant_code", h.MerchantCode}, {"hesabe.access_code", h.AccessCode.Value()},
 		{"hesabe.secret_key", h.SecretKey.Value()}, {"hesabe.iv_key", h.IVKey.Value()},
 		{"hesabe.username", h.Username}, {"hesabe.password", h.Password.Value()}} {
 		if f.v == "" {
