@@ -90,7 +90,7 @@ func runPay(ctx context.Context, e env, args []string) int {
 	ref := fs.String("ref", "", "till reference (receipt number)")
 	desc := fs.String("description", "", "description shown on the terminal")
 	customer := fs.String("customer", "", "customer name")
-	deadline := fs.Duration("deadline", 0, "how long the payment may take (default: the bridge's checkout.default_deadline)")
+	deadline := fs.Duration("deadline", 0, "how long the payment may take, in whole seconds (default: the bridge's checkout.default_deadline)")
 	key := fs.String("key", "", "idempotency key (default: a new random key; reuse one to retry safely)")
 	noWait := fs.Bool("no-wait", false, "print the accepted checkout and return without following it")
 	asJSON := fs.Bool("json", false, "print the final checkout as JSON on stdout")
@@ -100,6 +100,12 @@ func runPay(ctx context.Context, e env, args []string) int {
 	if *terminal == "" || *amount == "" {
 		fmt.Fprintln(e.stderr, "posbridge pay: --terminal and --amount are required")
 		fs.Usage()
+		return exitUsage
+	}
+	// The API takes whole seconds: 500ms would be sent as none (the
+	// bridge's default deadline) and 1.5s as 1s.
+	if *deadline < 0 || *deadline%time.Second != 0 {
+		fmt.Fprintf(e.stderr, "posbridge pay: --deadline %s: give whole seconds, at least 1s (e.g. 90s, 5m), or 0 for the bridge's default\n", *deadline)
 		return exitUsage
 	}
 	c, err := tf.client()
