@@ -47,8 +47,8 @@ func (s *Server) requestRoutes() []route {
 		out = append(out,
 			route{"POST " + base, s.handleSubmitRequest(k.kind, base, k.one)},
 			route{"GET " + base, s.handleListRequests(k.kind, k.path)},
-			route{"GET " + base + "/{id}", s.handleGetRequest(k.kind)},
-			route{"POST " + base + "/{id}/cancel", s.handleCancelRequest(k.kind)},
+			route{"GET " + base + "/{id}", s.handleGetRequest(k.kind, k.one)},
+			route{"POST " + base + "/{id}/cancel", s.handleCancelRequest(k.kind, k.one)},
 		)
 	}
 	return out
@@ -75,16 +75,21 @@ func notConfigured(kind pos.RequestKind) error {
 }
 
 // stored returns the requests store for reading or canceling one request
-// of kind by id. A request stored while its kind was configured can still
-// be read after the kind was turned off (the engine fails it); an id not
-// found then answers that the kind is not configured.
-func (s *Server) stored(kind pos.RequestKind, find func(Requests) (pos.Request, error)) (pos.Request, error) {
+// of kind (one of which is called one) by id. A request stored while its
+// kind was configured can still be read after the kind was turned off
+// (the engine fails it); an id not found then answers that the kind is
+// not configured. Otherwise an id not found, or of another kind, is
+// "no <one> request", whichever the store said.
+func (s *Server) stored(kind pos.RequestKind, one, id string, find func(Requests) (pos.Request, error)) (pos.Request, error) {
 	if s.opts.Requests == nil {
 		return pos.Request{}, notConfigured(kind)
 	}
 	r, err := find(s.opts.Requests)
-	if err != nil && pos.ErrorCode(err) == pos.ENotFound && !s.opts.Requests.Serves(kind) {
-		return pos.Request{}, notConfigured(kind)
+	if err != nil && pos.ErrorCode(err) == pos.ENotFound {
+		if !s.opts.Requests.Serves(kind) {
+			return pos.Request{}, notConfigured(kind)
+		}
+		return pos.Request{}, pos.Errorf(pos.ENotFound, "no %s request %q", one, id)
 	}
 	return r, err
 }
@@ -125,10 +130,11 @@ func (s *Server) handleSubmitRequest(kind pos.RequestKind, base, one string) htt
 	}
 }
 
-func (s *Server) handleGetRequest(kind pos.RequestKind) http.HandlerFunc {
+func (s *Server) handleGetRequest(kind pos.RequestKind, one string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.stored(kind, func(reqs Requests) (pos.Request, error) {
-			return reqs.GetRequest(r.Context(), kind, r.PathValue("id"))
+		id := r.PathValue("id")
+		req, err := s.stored(kind, one, id, func(reqs Requests) (pos.Request, error) {
+			return reqs.GetRequest(r.Context(), kind, id)
 		})
 		if err != nil {
 			s.fail(w, r, err)
@@ -138,11 +144,15 @@ func (s *Server) handleGetRequest(kind pos.RequestKind) http.HandlerFunc {
 	}
 }
 
-func (s *Server) handleCancelRequest(kind pos.RequestKind) http.HandlerFunc {
+func (s *Server) handleCancelRequest(kind pos.RequestKind, one string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.stored(kind, func(reqs Requests) (pos.Request, error) {
-			return reqs.CancelRequest(r.Context(), kind, r.PathValue("id"))
+		id := r.PathValue("id")
+		req, err := s.stored(kind, one, id, func(reqs Requests) (pos.Request, error) {
+			return reqs.CancelRequest(r.Context(), kind, id)
 		})
+		if err != nil && pos.ErrorCode(err) == pos.EConflict {
+			err = s.cannotCancel(r.Context(), kind, one, id, err)
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -177,4 +187,19 @@ func (s *Server) handleListRequests(kind pos.RequestKind, name string) http.Hand
 		}
 		writeJSON(w, http.StatusOK, body)
 	}
+}
+
+// cannotCancel explains a refused cancel (err, the store's "request X is
+// submitting; it cannot become canceled") by the request's state now.
+func (s *Server) cannotCancel(ctx context.Context, kind pos.RequestKind, one, id string, err error) error {
+	cur, gerr := s.opts.Requests.GetRequest(ctx, kind, id)
+	switch {
+	case gerr != nil:
+		return err
+	case cur.State == pos.RequestSubmitting:
+		return pos.Errorf(pos.EConflict, "%s request %s is being sent; only a queued request can be canceled", one, id)
+	case cur.State.Final():
+		return pos.Errorf(pos.EConflict, "%s request %s is already %s; only a queued request can be canceled", one, id, cur.State)
+	}
+	return err // queued again meanwhile: the store's own answer
 }
