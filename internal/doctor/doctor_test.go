@@ -195,6 +195,9 @@ func TestMain(m *testing.M) {
 		st.Close()
 		os.Exit(0)
 	}
+	if db := os.Getenv("DOCTOR_CRASH_DB"); db != "" {
+		os.Exit(crashChild(db))
+	}
 	if os.Getenv("DOCTOR_SERIAL_CHILD") != "" {
 		os.Exit(serialChild())
 	}

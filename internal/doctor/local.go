@@ -3,12 +3,16 @@ package doctor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/posbridge/posbridge/internal/config"
 	"github.com/posbridge/posbridge/internal/queue"
@@ -192,21 +196,127 @@ const envFileHint = "/etc/default/posbridge"
 // DBFile is the database's name in data_dir.
 const DBFile = "posbridge.db"
 
+// checkDatabase opens the database as posbridge would, to see that it is
+// not locked, is a posbridge queue of a version this build reads, and
+// fits the accept log beside it. Opening it for real applies (and then
+// removes) an accept log left by an unclean stop, so when there is one
+// the check runs on a copy of the two files: doctor changes nothing.
 func (r *run) checkDatabase() {
 	path := filepath.Join(r.cfg.DataDir, DBFile)
+	walPath := path + ".wal"
+	walInfo, walErr := os.Stat(walPath)
+	hasLog := walErr == nil && walInfo.Size() > 0
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if hasLog {
+			r.add("database", Fail, fmt.Sprintf("the accept log %s is there but the database %s is missing: posbridge would start a new database and refuse the log", walPath, path),
+				"put back the database that belongs to the log; if it was removed on purpose and its checkouts are settled elsewhere, move the .wal file away (keep it), then start posbridge")
+			return
+		}
 		r.add("database", OK, path+" does not exist yet; posbridge creates it at first start", "")
 		return
 	}
-	st, err := queue.Open(path, queue.Options{LockTimeout: 500 * time.Millisecond})
-	switch {
-	case err == nil:
+	if !hasLog {
+		st, err := queue.Open(path, queue.Options{LockTimeout: 500 * time.Millisecond, Logger: discardLogger})
+		if err != nil {
+			r.databaseError(path, err)
+			return
+		}
 		if err := st.Close(); err != nil {
 			r.add("database", Fail, fmt.Sprintf("%s: close: %v", path, err), "check the disk")
 			return
 		}
 		r.add("database", OK, path+" opens", "")
-	case errors.Is(err, queue.ErrLocked):
+		return
+	}
+
+	// An accept log: posbridge runs (and holds the lock), or it stopped
+	// uncleanly. A read-only open takes a shared lock and writes nothing.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			err = fmt.Errorf("queue: database %s is %w", path, queue.ErrLocked)
+		}
+		r.databaseError(path, err)
+		return
+	}
+	_ = db.Close()
+	leftAlone := fmt.Sprintf("the accept log %s (%d bytes) is left from an unclean stop", walPath, walInfo.Size())
+	const applyFix = "nothing to do: posbridge applies it at its next start (never delete or move the .wal file on its own)"
+	copyDB, cleanup, err := r.copyDatabase(path, walPath)
+	if err != nil {
+		r.add("database", Warn, leftAlone+"; not checked against the database: "+err.Error(), applyFix)
+		return
+	}
+	defer cleanup()
+	st, err := queue.Open(copyDB, queue.Options{LockTimeout: 500 * time.Millisecond, Logger: discardLogger})
+	if err != nil {
+		// Name the real files, not the copies.
+		r.databaseError(path, errors.New(strings.ReplaceAll(err.Error(), copyDB, path)), err)
+		return
+	}
+	_ = st.Close()
+	r.add("database", Warn, leftAlone+"; it fits the database (checked on a copy: both files are left as they are)", applyFix)
+}
+
+// discardLogger silences the store's notices: doctor reports its own.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// copyDatabase copies the database and its accept log into a temporary
+// directory in data_dir (the same disk, which the data_dir check wrote
+// to) and returns the copy's path and its removal.
+func (r *run) copyDatabase(path, walPath string) (string, func(), error) {
+	var need int64
+	for _, p := range []string{path, walPath} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", nil, err
+		}
+		need += fi.Size()
+	}
+	if free, err := freeBytes(r.cfg.DataDir); err == nil && free < uint64(need)+diskFailBytes {
+		return "", nil, fmt.Errorf("not enough free space for a copy (%d MiB)", need>>20)
+	}
+	dir, err := os.MkdirTemp(r.cfg.DataDir, ".doctor-db-*")
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot make a copy: %w", unwrapPath(err))
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	copyDB := filepath.Join(dir, DBFile)
+	for from, to := range map[string]string{path: copyDB, walPath: copyDB + ".wal"} {
+		if err := copyFile(from, to); err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("cannot make a copy: %w", unwrapPath(err))
+		}
+	}
+	return copyDB, cleanup, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// databaseError reports a database that does not open. err is what to
+// print; cause (default err) is what to classify.
+func (r *run) databaseError(path string, err error, cause ...error) {
+	why := err
+	if len(cause) > 0 {
+		why = cause[0]
+	}
+	switch {
+	case errors.Is(why, queue.ErrLocked):
 		pid, comm := lockHolder(path)
 		who := "another process"
 		if pid > 0 {
@@ -220,11 +330,14 @@ func (r *run) checkDatabase() {
 		}
 		r.add("database", Fail, fmt.Sprintf("%s is locked by %s", path, who),
 			"stop the other process (a second posbridge, a backup tool or a copy of the file being edited), then start posbridge")
-	case errors.Is(err, queue.ErrSchema):
+	case errors.Is(why, queue.ErrAcceptLog):
+		r.add("database", Fail, oneLine(err.Error())+" (posbridge will not start)",
+			"if the database was replaced on purpose and the old one's checkouts are settled elsewhere, move the .wal file away (keep it), then start; otherwise put back the database that belongs to the log")
+	case errors.Is(why, queue.ErrSchema):
 		r.add("database", Fail, oneLine(err.Error()), "this database was written by another posbridge version; restore the matching binary or move the file aside")
 	default:
 		fix := "check the file and the disk"
-		if errors.Is(err, fs.ErrPermission) {
+		if errors.Is(why, fs.ErrPermission) {
 			fix = fmt.Sprintf("chown %s: %s, or run doctor as root / the service user", r.userOr("posbridge"), path)
 		}
 		r.add("database", Fail, oneLine(err.Error()), fix)
