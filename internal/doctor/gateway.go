@@ -191,6 +191,10 @@ func (r *run) checkLogin(ctx context.Context) {
 			case he.Code == hesabe.CodeInvalidLogin || he.Op == "login" && he.HTTPStatus == http.StatusUnauthorized:
 				detail = fmt.Sprintf("Hesabe refused the merchant login (code %d)", hesabe.CodeInvalidLogin)
 				fix = "check hesabe.username/password (the merchant panel user posbridge logs in as)"
+			case he.HTTPStatus >= 500:
+				fix = fmt.Sprintf("Hesabe (or a proxy in front of it) answered HTTP %d: its own trouble, not the config; posbridge stores checkouts and sends them when it answers again. Run doctor again later; if it lasts, ask Hesabe", he.HTTPStatus)
+			case he.HTTPStatus == http.StatusTooManyRequests:
+				fix = "Hesabe is limiting how often this merchant calls it (HTTP 429), not the config: posbridge pauses by itself; wait a minute and run doctor again"
 			case he.HTTPStatus == http.StatusUnauthorized:
 				// The login went through (the client logs in again and
 				// retries once on a 401): what Hesabe refuses is the
