@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/posbridge/posbridge/internal/hesabe"
+	"github.com/posbridge/posbridge/internal/terminal"
 )
 
 // SetGCTuning shortens the garbage-collector tuner's tick and quiet spell
@@ -17,3 +18,7 @@ func SetGCTuning(t interface{ Cleanup(func()) }, tick time.Duration, quietTicks 
 // Gateway is the daemon's Hesabe client, for tests that make a gateway
 // call of their own through it.
 func (d *Daemon) Gateway() *hesabe.Client { return d.gateway }
+
+// Hub is the daemon's terminal hub, for tests that talk to a terminal
+// past the engine (a payment the bridge did not send).
+func (d *Daemon) Hub() *terminal.Hub { return d.links.hub }

@@ -340,8 +340,9 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 // checkouts are submitted meanwhile. c's terminal stays busy until the
 // push settles: no next checkout is submitted on it before (claim), as
 // when the submission made the push itself. Best effort: Hesabe pushes
-// too, and a failed push is only logged. Once Close has begun nothing is
-// started.
+// too, and a failed push is only logged. A terminal that refuses it as
+// busy (another payment on its screen) is offered it again once it is
+// free (pushWhenFree). Once Close has begun nothing is started.
 func (e *Engine) pushOnTerminal(c pos.Checkout) {
 	if e.link == nil {
 		return
@@ -366,12 +367,86 @@ func (e *Engine) pushOnTerminal(c pos.Checkout) {
 			e.mu.Unlock()
 			e.kick() // its terminal may be free
 		}()
-		ctx, cancel := context.WithTimeout(e.ctx, e.opts.CallTimeout)
-		defer cancel()
-		if err := e.link.PushInvoice(ctx, c); err != nil {
-			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", c.ID, "terminal", c.TerminalID, "err", err)
-		}
+		e.pushWhenFree(c)
 	}()
+}
+
+// busyNote is a sent checkout's LastError while its terminal refuses the
+// invoice as busy: what the till sees instead of a checkout that only
+// stays sent.
+func busyNote(terminal string) string {
+	return "terminal " + terminal + " is busy with another payment; the invoice is offered again when it is free"
+}
+
+// pushWhenFree pushes c's invoice and, while the terminal refuses it as
+// busy, offers it again when the terminal reports it is free or every
+// BusyRetry, as long as c is still sent, not asked to cancel, and before
+// its deadline (past it the deadline loop cancels it). The first refusal
+// is recorded on the checkout (busyNote); the checkout's next state
+// change takes it off, but for expired, where it tells why.
+func (e *Engine) pushWhenFree(c pos.Checkout) {
+	noted := false
+	for {
+		free := e.whenFree(c.TerminalID) // before the push: a "free" during it is not missed
+		ctx, cancel := context.WithTimeout(e.ctx, e.opts.CallTimeout)
+		err := e.link.PushInvoice(ctx, c)
+		cancel()
+		switch {
+		case err == nil:
+			return // acknowledged: that transition takes the busy note off (move)
+		case !errors.Is(err, ErrTerminalBusy):
+			e.log.Warn("terminal push failed (Hesabe pushes too)", "checkout", c.ID, "terminal", c.TerminalID, "err", err)
+			return
+		case !noted:
+			e.log.Warn("terminal refused the invoice: busy with another payment; offered again when it is free",
+				"checkout", c.ID, "terminal", c.TerminalID)
+			if _, err := e.move(e.ctx, c, c.State, "", func(c *pos.Checkout) error {
+				c.LastError = busyNote(c.TerminalID)
+				return nil
+			}); err != nil && !errors.Is(err, errMoved) {
+				e.logMoveErr("note the busy terminal", c, err)
+			}
+			noted = true
+		}
+		t := time.NewTimer(e.opts.BusyRetry)
+		select {
+		case <-free:
+		case <-t.C:
+		case <-e.ctx.Done():
+		}
+		t.Stop()
+		if e.ctx.Err() != nil {
+			return
+		}
+		cur, err := e.store.Get(e.ctx, c.ID)
+		if err != nil || cur.State != pos.StateSent || cur.CancelRequested || !e.now().Before(cur.Deadline) {
+			return // it moved on (acknowledged, paid, canceled, expiring), or cannot be read: Hesabe pushes too
+		}
+		c = cur
+	}
+}
+
+// whenFree returns a channel closed the next time terminal reports that
+// it is free (terminalFree).
+func (e *Engine) whenFree(terminal string) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch := e.freed[terminal]
+	if ch == nil {
+		ch = make(chan struct{})
+		e.freed[terminal] = ch
+	}
+	return ch
+}
+
+// terminalFree wakes the pushes waiting for terminal to be free.
+func (e *Engine) terminalFree(terminal string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ch := e.freed[terminal]; ch != nil {
+		close(ch)
+		delete(e.freed, terminal)
+	}
 }
 
 // retryLater puts c back at the head of its terminal's queue after a

@@ -47,10 +47,20 @@ var _ Gateway = (*hesabe.Client)(nil)
 // and CancelInvoice the only way to take an invoice off a terminal's
 // screen. Both are best effort: errors are logged, never fatal. Results
 // come back through Engine.HandleTerminalEvent (or OnTerminalEvent).
+//
+// PushInvoice returns an error wrapping ErrTerminalBusy when the terminal
+// refused the invoice because another payment is on its screen: the
+// engine offers it again when the terminal reports it is free (a
+// TerminalStatus event with Busy false, or TerminalConnected) or after
+// BusyRetry, until the checkout leaves sent.
 type TerminalLink interface {
 	PushInvoice(ctx context.Context, c pos.Checkout) error
 	CancelInvoice(ctx context.Context, c pos.Checkout) error
 }
+
+// ErrTerminalBusy: the terminal refused an invoice because another
+// payment is on its screen (TerminalLink.PushInvoice wraps it).
+var ErrTerminalBusy = pos.ErrTerminalBusy
 
 // OfflineLimits bound what the engine accepts while the gateway is
 // unreachable (like Stripe Terminal's offline mode). Zero means no limit.
@@ -110,6 +120,9 @@ type Options struct {
 	LateWindow time.Duration
 	// CallTimeout bounds each gateway call.
 	CallTimeout time.Duration
+	// BusyRetry is how often an invoice the terminal refused as busy is
+	// offered again when the terminal does not report that it is free.
+	BusyRetry time.Duration
 	// ResultTimeout bounds how long HandleTerminalEvent waits for a
 	// terminal result to be stored; past it the link is told to leave the
 	// result unacknowledged (the terminal sends it again).
@@ -147,6 +160,7 @@ func DefaultOptions() Options {
 		LateWindow:      30 * time.Minute,
 		CallTimeout:     20 * time.Second,
 		ResultTimeout:   5 * time.Second,
+		BusyRetry:       5 * time.Second,
 		CustomerName:    "Customer",
 	}
 }
@@ -169,6 +183,7 @@ func (o Options) withDefaults() Options {
 	set(&o.LateWindow, d.LateWindow)
 	set(&o.CallTimeout, d.CallTimeout)
 	set(&o.ResultTimeout, d.ResultTimeout)
+	set(&o.BusyRetry, d.BusyRetry)
 	if o.MaxDeadline < o.DefaultDeadline {
 		o.MaxDeadline = o.DefaultDeadline
 	}
@@ -219,12 +234,13 @@ type Engine struct {
 	reqs   requestState
 
 	mu        sync.Mutex
-	inflight  map[string]bool      // terminals with a submission in this process
-	pushing   map[string]int       // terminals with a push under way (pushOnTerminal)
-	polling   map[string]bool      // checkouts whose status poll is under way
-	canceling map[string]bool      // checkouts whose terminal is being asked to cancel
-	late      map[string]lateWatch // expired checkouts still polled, by id
-	recover   bool                 // the link came back: ignore back-off once
+	inflight  map[string]bool          // terminals with a submission in this process
+	pushing   map[string]int           // terminals with a push under way (pushOnTerminal)
+	freed     map[string]chan struct{} // closed when the terminal reports it is free (a busy push waits on it)
+	polling   map[string]bool          // checkouts whose status poll is under way
+	canceling map[string]bool          // checkouts whose terminal is being asked to cancel
+	late      map[string]lateWatch     // expired checkouts still polled, by id
+	recover   bool                     // the link came back: ignore back-off once
 
 	offlineMu sync.Mutex // serializes accepts while offline (exact limits)
 
@@ -246,6 +262,7 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		wake:      make(chan struct{}, 1),
 		inflight:  map[string]bool{},
 		pushing:   map[string]int{},
+		freed:     map[string]chan struct{}{},
 		polling:   map[string]bool{},
 		canceling: map[string]bool{},
 		late:      map[string]lateWatch{},
@@ -275,7 +292,10 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 // look-up settles, such a checkout's terminal is claimed, so nothing
 // else is submitted on it and the checkout is not sent again; a failed
 // look-up sends it back to queued, to be looked up again before any
-// resend.
+// resend. A checkout found sent (at the gateway, not yet acknowledged by
+// its terminal) is pushed to its terminal again, and a cancel that was
+// asked is asked again: what the link was delivering died with the last
+// run.
 func (e *Engine) Open(ctx context.Context) error {
 	if e.closed.Load() {
 		return errors.New("engine: closed")
@@ -287,7 +307,7 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: open: read active checkouts: %w", err)
 	}
-	var reconcile, recancel []pos.Checkout
+	var reconcile, recancel, repush []pos.Checkout
 	for _, c := range active {
 		switch {
 		case c.State == pos.StateSubmitting:
@@ -304,6 +324,12 @@ func (e *Engine) Open(ctx context.Context) error {
 			// heard of it: the link is asked after the commit, and what
 			// the link was still delivering died with the last run.
 			recancel = append(recancel, c)
+		case c.State == pos.StateSent:
+			// Its push died with the last run (the link's outbox is in
+			// memory): a terminal that had not taken the invoice yet is
+			// offered it again (it acknowledges a repeat without showing
+			// it twice).
+			repush = append(repush, c)
 		}
 	}
 	if err := e.loadLate(ctx); err != nil {
@@ -326,6 +352,9 @@ func (e *Engine) Open(ctx context.Context) error {
 	e.reconcileAll(reconcile)
 	for _, c := range recancel {
 		e.cancelOnTerminal(c)
+	}
+	for _, c := range repush {
+		e.pushOnTerminal(c)
 	}
 	e.kick()
 	return nil
@@ -466,6 +495,9 @@ func (e *Engine) move(ctx context.Context, seen pos.Checkout, to pos.State, reas
 	c, err := e.store.Transition(ctx, seen.ID, to, reason, func(c *pos.Checkout) error {
 		if c.State != seen.State || c.Attempts != seen.Attempts {
 			return errMoved
+		}
+		if to != c.State && to != pos.StateExpired && c.LastError == busyNote(c.TerminalID) {
+			c.LastError = "" // the terminal took it (or it ended otherwise)
 		}
 		if mutate != nil {
 			return mutate(c)

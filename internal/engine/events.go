@@ -70,6 +70,9 @@ func (e *Engine) OnTerminalEvent(ev pos.TerminalEvent) error {
 // disk): results of different terminals, queued at the same time, share
 // commits.
 func (e *Engine) HandleTerminalEvent(ctx context.Context, ev pos.TerminalEvent) error {
+	if (ev.Kind == pos.TerminalStatus && !ev.Busy) || ev.Kind == pos.TerminalConnected {
+		e.terminalFree(ev.TerminalID) // an invoice it refused as busy is offered again
+	}
 	if ev.Kind != pos.TerminalAck && ev.Kind != pos.TerminalResult {
 		return nil
 	}

@@ -1,6 +1,9 @@
 package pos
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // State is where a checkout is on its path. The path is
 //
@@ -163,6 +166,11 @@ const (
 	// TerminalStatus: the terminal reported idle or busy.
 	TerminalStatus TerminalEventKind = "status"
 )
+
+// ErrTerminalBusy: a terminal refused an invoice because another payment
+// is on its screen. A terminal link's push error wraps it, so the engine
+// offers the invoice again once the terminal is free.
+var ErrTerminalBusy = errors.New("terminal busy with another payment")
 
 // TerminalEvent is what a terminal link tells the engine. The engine matches
 // it to a checkout by TransactionID (or InvoiceNumber when given).

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -133,13 +134,25 @@ func (h *Hub) Ping(ctx context.Context, terminalID string) error {
 // engine's TerminalLink).
 type CheckoutLink struct{ Hub *Hub }
 
-// PushInvoice pushes a checkout's invoice to its terminal.
+// PushInvoice pushes a checkout's invoice to its terminal. A busy
+// refusal (ErrBusy) is also pos.ErrTerminalBusy, which the engine knows.
 func (l CheckoutLink) PushInvoice(ctx context.Context, c pos.Checkout) error {
-	return l.Hub.PushInvoice(ctx, c.TerminalID, InvoicePush{
+	err := l.Hub.PushInvoice(ctx, c.TerminalID, InvoicePush{
 		TransactionID: c.TransactionID, InvoiceNumber: c.InvoiceNumber, Amount: c.Amount,
 		Description: c.Description, CustomerName: c.Customer.Name, Deadline: c.Deadline,
 	})
+	if errors.Is(err, ErrBusy) {
+		return busyError{err}
+	}
+	return err
 }
+
+// busyError is a busy refusal: ErrBusy and pos.ErrTerminalBusy both, with
+// the hub's message.
+type busyError struct{ err error }
+
+func (e busyError) Error() string   { return e.err.Error() }
+func (e busyError) Unwrap() []error { return []error{e.err, pos.ErrTerminalBusy} }
 
 // CancelInvoice cancels a checkout's invoice on its terminal. A cancel
 // asked at or after the checkout's deadline (the engine's, not the
