@@ -79,6 +79,7 @@ func (r *run) checkGateway(ctx context.Context) {
 	r.add("gateway.tcp", OK, fmt.Sprintf("connected to %s in %s", addr, time.Since(start).Round(100*time.Microsecond)), "")
 
 	// TLS
+	tlsFailed := false
 	if u.Scheme == "https" {
 		_ = conn.SetDeadline(time.Now().Add(r.opt.Timeout))
 		tc := tls.Client(conn, &tls.Config{ServerName: host, Time: r.opt.Now})
@@ -97,6 +98,7 @@ func (r *run) checkGateway(ctx context.Context) {
 				fix = "the certificate is for another name: check hesabe.merchant_url, DNS or a captive portal"
 			}
 			r.add("gateway.tls", Fail, fmt.Sprintf("TLS handshake with %s failed: %v", host, err), fix)
+			tlsFailed = true
 		} else {
 			st := tc.ConnectionState()
 			r.add("gateway.tls", OK, fmt.Sprintf("%s, certificate for %s valid until %s", tls.VersionName(st.Version), host, st.PeerCertificates[0].NotAfter.Format("2006-01-02")), "")
@@ -107,7 +109,12 @@ func (r *run) checkGateway(ctx context.Context) {
 		r.add("gateway.tls", Skip, "hesabe.merchant_url is http:// (a simulator); production uses https", "")
 	}
 	r.gatewayReachable = true
-	r.checkClock(ctx, u)
+	r.checkClock(ctx, u, tlsFailed)
+	if tlsFailed {
+		// Every call would fail the same way: the login says nothing new.
+		r.add("gateway.login", Skip, "the TLS handshake failed (see gateway.tls)", "")
+		return
+	}
 	r.checkLogin(ctx)
 }
 
@@ -120,7 +127,10 @@ func cleanNetErr(err error) error {
 }
 
 // checkClock compares this PC's clock with the gateway's Date header.
-func (r *run) checkClock(ctx context.Context, u *url.URL) {
+// When the TLS handshake failed it reads the header without verifying
+// the certificate: a clock far off is a common cause of that failure, and
+// the time needs no trust to be compared.
+func (r *run) checkClock(ctx context.Context, u *url.URL, unverified bool) {
 	cctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodHead, u.Scheme+"://"+u.Host+"/", nil)
@@ -128,8 +138,14 @@ func (r *run) checkClock(ctx context.Context, u *url.URL) {
 		r.add("clock", Skip, err.Error(), "")
 		return
 	}
+	client := r.opt.HTTPClient
+	if unverified {
+		client = &http.Client{Timeout: r.opt.Timeout, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- only its Date header is read
+		defer client.CloseIdleConnections()
+	}
 	sent := r.opt.Now()
-	resp, err := r.opt.HTTPClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		r.add("clock", Warn, fmt.Sprintf("could not read the gateway's time: %v", err), "check the PC's time by hand")
 		return
@@ -153,6 +169,11 @@ func (r *run) checkClock(ctx context.Context, u *url.URL) {
 		dir = "behind"
 	}
 	detail := fmt.Sprintf("this PC is %s %s the gateway", abs.Round(time.Second), dir)
+	how := ""
+	if unverified {
+		how = " (its time read without verifying its certificate)"
+	}
+	detail += how
 	const fix = "turn on time sync (Linux: timedatectl set-ntp true; Windows: w32tm /resync) and check the time zone"
 	switch {
 	case abs > skewFail:
@@ -161,7 +182,7 @@ func (r *run) checkClock(ctx context.Context, u *url.URL) {
 		r.add("clock", Warn, detail, fix)
 	default:
 		if abs < 2*time.Second {
-			detail = "within a second or two of the gateway"
+			detail = "within a second or two of the gateway" + how
 		}
 		r.add("clock", OK, detail, "")
 	}
