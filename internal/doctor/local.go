@@ -52,9 +52,10 @@ func (r *run) checkConfig() {
 	full, err := config.Load(path)
 	r.configValid = err == nil
 	var ve *config.ValidationError
+	secretsUnread := false
 	if err != nil && errors.As(err, &ve) && ve.Field == "secrets_file" {
 		// Reported by the secrets_file check; validate the rest here.
-		err = cfg.Validate()
+		err, secretsUnread = cfg.Validate(), true
 	} else {
 		r.cfg = full
 	}
@@ -64,6 +65,13 @@ func (r *run) checkConfig() {
 		r.add("config", OK, path+" is valid", "")
 	}
 	if err := r.cfg.RequireRun(); err != nil {
+		if secretsUnread {
+			// What the refused file holds was not applied: asking for it
+			// again would send the technician to the wrong file.
+			r.add("config.complete", Fail, "posbridge run needs: "+oneLine(err.Error())+"; the secrets file was not read (see secrets_file), so what it holds is not counted",
+				"fix the secrets file first, then run doctor again")
+			return
+		}
 		r.add("config.complete", Fail, "posbridge run needs: "+oneLine(err.Error()),
 			"set them in the config or the secrets file (or the POSBRIDGE_* environment variables)")
 	} else {
