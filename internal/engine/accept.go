@@ -97,7 +97,8 @@ func (e *Engine) validate(req pos.CheckoutRequest) (time.Duration, error) {
 	case req.Deadline < 0:
 		return 0, pos.FieldErrorf(pos.EInvalid, "deadline", "must not be negative")
 	case req.Deadline > e.opts.MaxDeadline:
-		return 0, pos.FieldErrorf(pos.EInvalid, "deadline", "%s is longer than the maximum %s", req.Deadline, e.opts.MaxDeadline)
+		return 0, pos.FieldErrorf(pos.EInvalid, "deadline", "must be at most %s (the bridge's checkout.max_deadline); got %s",
+			seconds(e.opts.MaxDeadline), seconds(req.Deadline))
 	}
 	if req.Deadline == 0 {
 		return e.opts.DefaultDeadline, nil
@@ -280,4 +281,13 @@ func (e *Engine) askTerminalCancel(ctx context.Context, c pos.Checkout) {
 	if err := e.link.CancelInvoice(ctx, c); err != nil {
 		e.log.Warn("terminal cancel request failed", "checkout", c.ID, "terminal", c.TerminalID, "err", err)
 	}
+}
+
+// seconds writes d as a till gives it: whole seconds ("1800 seconds"),
+// else as a duration.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%d seconds", d/time.Second)
+	}
+	return d.String()
 }
