@@ -201,6 +201,13 @@ func (h *Hub) Open(ctx context.Context) error {
 			OnPresence: h.mqttPresence,
 			OnConnect:  h.mqttConnected,
 			OnLost:     h.mqttLost,
+			OnConnectFailed: func(err error) {
+				if mqtt.AuthRefused(err) {
+					h.log.Error("the MQTT broker refuses posbridge's username or password; check mqtt.username and mqtt.password (still retrying)", "err", err)
+					return
+				}
+				h.log.Warn("cannot connect to the MQTT broker; still retrying", "err", err)
+			},
 		})
 		if err != nil {
 			h.cancel()

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -18,7 +19,18 @@ type BridgeHandler struct {
 	// whatever is waiting. OnLost: the broker connection dropped.
 	OnConnect func()
 	OnLost    func(err error)
+	// OnConnectFailed: the bridge has not been connected for a while and
+	// a connection attempt of its own got err (it goes on retrying):
+	// after checkAfter without a connection, then every checkEvery.
+	OnConnectFailed func(err error)
 }
+
+// How long the bridge waits, disconnected, before it checks why, and how
+// often it checks again while still disconnected (variables for tests).
+var (
+	checkAfter = 10 * time.Second
+	checkEvery = time.Minute
+)
 
 // Bridge is the bridge's MQTT client: one connection for all terminals.
 type Bridge struct {
@@ -26,6 +38,9 @@ type Bridge struct {
 	topics Topics
 	h      BridgeHandler
 	cl     *client
+
+	stopWatch context.CancelFunc
+	watching  sync.WaitGroup
 }
 
 // NewBridge checks cfg and prepares a client; Open connects it.
@@ -57,7 +72,56 @@ func (b *Bridge) Topics() Topics { return b.topics }
 // WaitConnected to wait.
 func (b *Bridge) Open(ctx context.Context) error {
 	b.cl.start()
+	if b.h.OnConnectFailed != nil {
+		wctx, cancel := context.WithCancel(context.Background())
+		b.stopWatch = cancel
+		b.watching.Add(1)
+		go func() {
+			defer b.watching.Done()
+			b.watch(wctx)
+		}()
+	}
 	return nil
+}
+
+// watch reports why the broker cannot be reached: once the bridge has
+// been disconnected for checkAfter it makes a connection attempt of its
+// own (checkConnect) and reports the error, then again every checkEvery
+// while still disconnected. A check that connects reports nothing (the
+// client's next retry will too).
+func (b *Bridge) watch(ctx context.Context) {
+	t := time.NewTicker(checkAfter / 10)
+	defer t.Stop()
+	var downSince, lastCheck time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		switch {
+		case b.cl.connected():
+			downSince, lastCheck = time.Time{}, time.Time{}
+			continue
+		case downSince.IsZero():
+			downSince = now
+			continue
+		case now.Sub(downSince) < checkAfter, !lastCheck.IsZero() && now.Sub(lastCheck) < checkEvery:
+			continue
+		}
+		lastCheck = now
+		cctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
+		err := checkConnect(cctx, b.cfg)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !b.cl.connected() {
+			b.h.OnConnectFailed(fmt.Errorf("mqtt: connect to %s (disconnected for %s): %w",
+				redactURL(b.cfg.BrokerURL), now.Sub(downSince).Round(time.Second), err))
+		}
+	}
 }
 
 // WaitConnected blocks until the bridge is connected or ctx ends.
@@ -119,6 +183,10 @@ func (b *Bridge) Publish(ctx context.Context, terminalID string, payload []byte)
 func (b *Bridge) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if b.stopWatch != nil {
+		b.stopWatch()
+		b.watching.Wait() // a check under way ends within ConnectTimeout
+	}
 	b.cl.stop(ctx, b.topics.BridgePresence(b.cfg.ClientID))
 	return nil
 }

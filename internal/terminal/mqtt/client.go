@@ -11,6 +11,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // Errors returned by Publish.
@@ -229,4 +230,48 @@ func (c *client) stop(ctx context.Context, presenceTopic string) {
 		}
 	}
 	c.c.Disconnect(quiesce)
+}
+
+// checkConnect makes one connection attempt to cfg's broker with its TLS
+// settings and credentials, under a client id of its own (so it takes no
+// session from the real client), and returns the broker's answer: nil
+// when it connects (it disconnects at once). paho's own retries report
+// nothing, so this is how the bridge learns why it cannot connect.
+func checkConnect(ctx context.Context, cfg Config) error {
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
+	o := paho.NewClientOptions()
+	o.AddBroker(cfg.BrokerURL)
+	o.SetClientID(cfg.ClientID + "-check")
+	if cfg.Username != "" {
+		o.SetUsername(cfg.Username)
+		o.SetPassword(cfg.Password)
+	}
+	if tc != nil {
+		o.SetTLSConfig(tc)
+	}
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetConnectTimeout(cfg.ConnectTimeout)
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		<-tok.Done() // paho gives up within ConnectTimeout
+	}
+	if err := tok.Error(); err != nil {
+		return err
+	}
+	c.Disconnect(0)
+	return nil
+}
+
+// AuthRefused reports whether err is the broker refusing the client's
+// username or password (MQTT 3.1.1 CONNACK codes 4 and 5).
+func AuthRefused(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
 }

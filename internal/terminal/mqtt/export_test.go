@@ -1,6 +1,10 @@
 package mqtt
 
-import mochi "github.com/mochi-mqtt/server/v2"
+import (
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+)
 
 // NewTakeoverHook is the embedded broker's takeover wait, for tests that
 // run their own mochi server.
@@ -37,4 +41,12 @@ func (c *client) freeze() {
 	c.mu.Lock()
 	c.aborted = true
 	c.mu.Unlock()
+}
+
+// SetCheckTimes shortens how long a disconnected bridge waits before it
+// checks why, and how often it checks again, until the test ends.
+func SetCheckTimes(t interface{ Cleanup(func()) }, after, every time.Duration) {
+	oldAfter, oldEvery := checkAfter, checkEvery
+	checkAfter, checkEvery = after, every
+	t.Cleanup(func() { checkAfter, checkEvery = oldAfter, oldEvery })
 }
