@@ -166,7 +166,7 @@ func describe(c pos.Checkout) string {
 		r := c.Result
 		s := string(r.Outcome)
 		if r.Source != "" {
-			s += " by " + r.Source
+			s = strings.TrimSpace(s + " by " + r.Source) // no outcome (expired): "by gateway"
 		}
 		if r.Reference != "" {
 			s += ", ref " + r.Reference

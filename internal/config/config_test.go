@@ -91,6 +91,7 @@ func TestSecretsFilePermissions(t *testing.T) {
 func TestExampleConfigs(t *testing.T) {
 	t.Setenv("POSBRIDGE_API_TOKEN", "0123456789abcdef0123")
 	t.Setenv("POSBRIDGE_DIAG_TOKEN", "fedcba9876543210fedc")
+	t.Setenv("POSBRIDGE_MQTT_PASSWORD", "store-lan-broker-pass")
 	for _, name := range []string{"demo.yaml", "sandbox.yaml", "production.yaml"} {
 		f, err := os.Open(filepath.Join("..", "..", "configs", name))
 		if err != nil {
