@@ -17,6 +17,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	tmqtt "github.com/posbridge/posbridge/internal/terminal/mqtt"
 	bugserial "go.bug.st/serial"
 
 	"github.com/posbridge/posbridge/internal/config"
@@ -49,7 +51,7 @@ func (r *run) checkMQTT(ctx context.Context) {
 	}
 	u, err := url.Parse(m.Broker)
 	if err != nil || u.Host == "" {
-		r.add("mqtt.broker", Fail, fmt.Sprintf("mqtt.broker %q is not a URL", m.Broker), "write it as tcp://host:1883 or ssl://host:8883")
+		r.add("mqtt.broker", Fail, fmt.Sprintf("mqtt.broker %q is not a URL", tmqtt.RedactURL(m.Broker)), "write it as tcp://host:1883 or ssl://host:8883")
 		return
 	}
 	host := u.Host
@@ -161,9 +163,9 @@ func (r *run) checkTerminals(ctx context.Context) {
 				r.add(name+" link", Skip, "MQTT through the embedded broker: the terminal connects once posbridge runs", "")
 			} else if r.failed("mqtt.broker") {
 				linkOK = false
-				r.add(name+" link", Fail, "MQTT through "+r.cfg.MQTT.Broker+", which posbridge cannot use (see mqtt.broker)", "fix the broker first: the terminal reaches posbridge only through it")
+				r.add(name+" link", Fail, "MQTT through "+tmqtt.RedactURL(r.cfg.MQTT.Broker)+", which posbridge cannot use (see mqtt.broker)", "fix the broker first: the terminal reaches posbridge only through it")
 			} else {
-				r.add(name+" link", OK, "MQTT through "+r.cfg.MQTT.Broker+" (see mqtt.broker)", "")
+				r.add(name+" link", OK, "MQTT through "+tmqtt.RedactURL(r.cfg.MQTT.Broker)+" (see mqtt.broker)", "")
 			}
 		case "none":
 			r.add(name+" link", Skip, "link: none (Hesabe pushes invoices to the terminal itself)", "")

@@ -119,7 +119,7 @@ func (b *Bridge) watch(ctx context.Context) {
 		}
 		if err != nil && !b.cl.connected() {
 			b.h.OnConnectFailed(fmt.Errorf("mqtt: connect to %s (disconnected for %s): %w",
-				redactURL(b.cfg.BrokerURL), now.Sub(downSince).Round(time.Second), err))
+				RedactURL(b.cfg.BrokerURL), now.Sub(downSince).Round(time.Second), err))
 		}
 	}
 }

@@ -171,7 +171,7 @@ func (c *client) waitConnected(ctx context.Context) error {
 	for !c.c.IsConnectionOpen() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("mqtt: connect to %s: %w", redactURL(c.cfg.BrokerURL), ctx.Err())
+			return fmt.Errorf("mqtt: connect to %s: %w", RedactURL(c.cfg.BrokerURL), ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -73,12 +73,12 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.BrokerURL)
 	if err != nil {
-		return fmt.Errorf("mqtt: broker_url %q: %w", redactURL(c.BrokerURL), err)
+		return fmt.Errorf("mqtt: broker_url %q: %w", RedactURL(c.BrokerURL), err)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts":
 	default:
-		return fmt.Errorf("mqtt: broker_url %q: scheme must be tcp:// or ssl://", redactURL(c.BrokerURL))
+		return fmt.Errorf("mqtt: broker_url %q: scheme must be tcp:// or ssl://", RedactURL(c.BrokerURL))
 	}
 	if u.User != nil {
 		return errors.New("mqtt: put credentials in username/password, not in broker_url")
@@ -133,8 +133,9 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// redactURL drops any userinfo from a URL before it goes into a message.
-func redactURL(s string) string {
+// RedactURL drops any userinfo from a URL before it goes into a message
+// (a broker URL may carry a password).
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		if i := strings.Index(s, "@"); i >= 0 {
