@@ -196,7 +196,9 @@ type Status struct {
 	Model          string    `json:"model,omitempty"`
 	SerialNumber   string    `json:"serial_number,omitempty"`
 	AppVersion     string    `json:"app_version,omitempty"`
-	// Port is the serial path last opened.
+	// Port is the serial path last opened; until the port first opens,
+	// what it tries to open (the path, or a USB identity no device
+	// matches yet), LastError saying why it fails.
 	Port        string `json:"port,omitempty"`
 	Reconnects  uint64 `json:"reconnects"`
 	FrameErrors uint64 `json:"frame_errors"`

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	bugserial "go.bug.st/serial"
 )
 
 // ErrNotConnected is returned by Link.Send while the port is not open.
@@ -34,12 +38,24 @@ type LinkConfig struct {
 	// for long.
 	OnUp   func(c *Conn)
 	OnDown func(err error)
+
+	// Name (the terminal id) and Logger are for the log lines about a
+	// port that does not open: a Warn (Error for permission denied) when
+	// it starts failing, again at most once per OpenFailureLogEvery
+	// (default 1 minute) while it keeps failing, and an Info line when it
+	// opens after failing. Logger default slog.Default().
+	Name                string
+	Logger              *slog.Logger
+	OpenFailureLogEvery time.Duration
 }
 
 // LinkStats is a Link's state for the registry and diagnostics.
 type LinkStats struct {
-	Connected   bool
-	Path        string // the path last opened
+	Connected bool
+	// Path is the path last opened; until the port first opens, the one
+	// it tries to open (for a USB identity no device matches yet, that
+	// identity, e.g. "usb 2fb8:2101 serial A99-111").
+	Path        string
 	Reconnects  uint64 // connections opened after the first
 	FrameErrors uint64 // CRC errors, abandoned partial frames, NAKs received
 	Retransmits uint64
@@ -53,13 +69,19 @@ type LinkStats struct {
 type Link struct {
 	cfg LinkConfig
 
-	mu       sync.Mutex
-	conn     *Conn
-	path     string
-	lastErr  string
-	past     ConnStats // sums of closed connections
-	opened   uint64
-	resetReq chan struct{}
+	mu        sync.Mutex
+	conn      *Conn
+	path      string
+	trying    string // what open last tried: a path, or the USB identity
+	lastErr   string
+	past      ConnStats // sums of closed connections
+	openCount uint64
+	resetReq  chan struct{}
+
+	// The current run of failed opens (Run's goroutine only).
+	failures   int
+	failingAt  time.Time
+	lastLogged time.Time
 
 	reconnects atomic.Uint64
 }
@@ -81,6 +103,12 @@ func NewLink(cfg LinkConfig) *Link {
 	if cfg.MaxBackoff < cfg.ReopenDelay {
 		cfg.MaxBackoff = cfg.ReopenDelay
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OpenFailureLogEvery <= 0 {
+		cfg.OpenFailureLogEvery = time.Minute
+	}
 	if cfg.Conn.Baud == 0 {
 		cfg.Conn.Baud = cfg.Port.Baud
 	}
@@ -98,6 +126,7 @@ func (l *Link) Run(ctx context.Context) error {
 		c, err := l.open()
 		if err != nil {
 			l.setErr(err)
+			l.openFailed(err)
 			if !sleep(ctx, backoff) {
 				return nil
 			}
@@ -105,6 +134,7 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = l.cfg.ReopenDelay
+		l.opened()
 		if l.cfg.OnUp != nil {
 			l.cfg.OnUp(c)
 		}
@@ -137,8 +167,10 @@ func (l *Link) Run(ctx context.Context) error {
 func (l *Link) open() (*Conn, error) {
 	path, err := l.cfg.Port.Resolve(l.cfg.ListPorts)
 	if err != nil {
+		l.tried(l.cfg.Port.String())
 		return nil, err
 	}
+	l.tried(path)
 	p, err := l.cfg.OpenPort(path, l.cfg.Port.Baud)
 	if err != nil {
 		return nil, err
@@ -148,12 +180,85 @@ func (l *Link) open() (*Conn, error) {
 	l.conn = c
 	l.path = path
 	l.lastErr = ""
-	l.opened++
-	if l.opened > 1 {
+	l.openCount++
+	if l.openCount > 1 {
 		l.reconnects.Add(1)
 	}
 	l.mu.Unlock()
 	return c, nil
+}
+
+// tried records what a port that never opened tries to open, so Stats
+// (and the status page) can show it.
+func (l *Link) tried(what string) {
+	l.mu.Lock()
+	l.trying = what
+	if l.openCount == 0 {
+		l.path = what
+	}
+	l.mu.Unlock()
+}
+
+// openFailed logs a failed open: when a run of failures starts, then at
+// most once per OpenFailureLogEvery. Permission denied is an Error: it
+// does not go away by waiting.
+func (l *Link) openFailed(err error) {
+	now := time.Now()
+	l.failures++
+	if l.failures == 1 {
+		l.failingAt = now
+	} else if now.Sub(l.lastLogged) < l.cfg.OpenFailureLogEvery {
+		return
+	}
+	l.lastLogged = now
+	level, msg := slog.LevelWarn, "cannot open the serial port; retrying"
+	if permissionDenied(err) {
+		level, msg = slog.LevelError, "no permission to open the serial port (is the service user in the dialout group?); retrying"
+	}
+	attrs := l.logAttrs()
+	l.mu.Lock()
+	if path := l.trying; path != l.cfg.Port.String() {
+		attrs = append(attrs, slog.String("path", path))
+	}
+	l.mu.Unlock()
+	if l.failures > 1 {
+		attrs = append(attrs, slog.Int("failures", l.failures), slog.Duration("failing_for", now.Sub(l.failingAt).Round(time.Second)))
+	}
+	attrs = append(attrs, slog.String("err", err.Error()))
+	l.cfg.Logger.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// opened ends a run of failed opens with an Info line.
+func (l *Link) opened() {
+	if l.failures == 0 {
+		return
+	}
+	attrs := append(l.logAttrs(),
+		slog.Int("failures", l.failures),
+		slog.Duration("failed_for", time.Since(l.failingAt).Round(time.Millisecond)))
+	l.mu.Lock()
+	if path := l.trying; path != l.cfg.Port.String() {
+		attrs = append(attrs, slog.String("path", path))
+	}
+	l.mu.Unlock()
+	l.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, "serial port open after failing", attrs...)
+	l.failures = 0
+}
+
+func (l *Link) logAttrs() []slog.Attr {
+	var a []slog.Attr
+	if l.cfg.Name != "" {
+		a = append(a, slog.String("terminal", l.cfg.Name))
+	}
+	return append(a, slog.String("port", l.cfg.Port.String()))
+}
+
+func permissionDenied(err error) bool {
+	var pe *bugserial.PortError
+	if errors.As(err, &pe) && pe.Code() == bugserial.PermissionDenied {
+		return true
+	}
+	return errors.Is(err, fs.ErrPermission)
 }
 
 func (l *Link) setErr(err error) {
