@@ -164,6 +164,8 @@ func (h *Hub) newSerialLink(t *term, spec serial.PortSpec) *serial.Link {
 		}
 	}
 	return serial.NewLink(serial.LinkConfig{
+		Name:        t.id,
+		Logger:      h.log,
 		Port:        spec,
 		Conn:        cc,
 		ListPorts:   h.cfg.Serial.ListPorts,

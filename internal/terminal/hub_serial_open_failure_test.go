@@ -1,8 +1,11 @@
 package terminal_test
 
 import (
+	"bytes"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,4 +35,44 @@ func TestHubSerialNeverOpenedShowsPortAndError(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestHubSerialOpenFailureInItsLog: the link's open failures go to the
+// hub's logger (the daemon's, whose warnings the diagnostics page lists),
+// naming the terminal; before, they went to slog's default logger
+// without it.
+func TestHubSerialOpenFailureInItsLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ttyACM-nosuch")
+	logs := &lockedBuffer{}
+	serialHub(t, path, newRecorder(), func(c *terminal.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := logs.String()
+		if strings.Contains(out, "level=WARN") && strings.Contains(out, "terminal=T-1") && strings.Contains(out, path) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning naming T-1 and %s in the hub's log:\n%s", path, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
