@@ -42,9 +42,12 @@ type Engine interface {
 // EngineStatus tells a till whether payments go straight to the gateway or
 // are being stored, and how much is stored.
 type EngineStatus struct {
-	// Accepting: a create can be stored. False once the store cannot take
-	// checkouts until the bridge is restarted (its accept log failed).
+	// Accepting: a create can be stored. False while the bridge's disk is
+	// full (it recovers once space is freed), and once the store cannot
+	// take checkouts until the bridge is restarted (its accept log
+	// failed); Reason says which.
 	Accepting     bool      `json:"accepting"`
+	Reason        string    `json:"reason,omitempty"`
 	Online        bool      `json:"online"`
 	LastGatewayOK time.Time `json:"last_gateway_ok,omitzero"`
 	Queued        int       `json:"queued"`

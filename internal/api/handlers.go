@@ -52,9 +52,14 @@ var errTooLarge = errors.New("request body too large")
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *pos.Error
+	var ue *UnavailableError
 	status := http.StatusInternalServerError
 	detail := errorDetail{Code: pos.EInternal, Message: "internal error; see the posbridge log"}
 	switch {
+	case errors.As(err, &ue):
+		status = http.StatusServiceUnavailable
+		detail = errorDetail{Code: pos.EUnavailable, Message: ue.Message}
+		w.Header().Set("Retry-After", ue.retryAfter())
 	case errors.Is(err, errTooLarge):
 		status = http.StatusRequestEntityTooLarge
 		detail = errorDetail{Code: pos.EInvalid, Field: "body", Message: err.Error()}
@@ -89,7 +94,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn(msg, "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
-	if pos.ErrorCode(err) == pos.EInternal && !errors.Is(err, errTooLarge) {
+	var ue *UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		// A temporary condition of the bridge (a full disk): the till is
+		// told to retry; the cause is for whoever frees the space.
+		s.log.Warn("till API request refused for now", "method", r.Method, "path", r.URL.Path, "err", err)
+	case pos.ErrorCode(err) == pos.EInternal && !errors.Is(err, errTooLarge):
 		s.log.Error("till API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, r, err)

@@ -65,7 +65,8 @@ type Daemon struct {
 	trace    *diag.Trace
 
 	// acceptErr is set once a create found the accept log failed: from
-	// then on every checkout is refused until a restart.
+	// then on every checkout is refused until a restart. While the disk
+	// is full it holds diskWatch's reason, cleared once space is back.
 	acceptErr atomic.Pointer[string]
 
 	closeOnce sync.Once
@@ -163,7 +164,8 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 	if err := d.engine.Open(ctx); err != nil {
 		return err
 	}
-	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr}, d.links, api.Options{
+	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr,
+		disk: newDiskWatch(&d.acceptErr, diskProbe(d.store))}, d.links, api.Options{
 		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: requestsAdapter{Engine: d.engine, kinds: d.requests},
 		Logger: d.log.With("component", "api"),
 	})
@@ -295,30 +297,66 @@ func (d *Daemon) engineOptions() engine.Options {
 
 // engineAdapter gives the till API the engine's status in its own shape,
 // and tells the till and the diagnostics when the store can no longer
-// accept checkouts.
+// accept checkouts: for now (a full disk) or until a restart.
 type engineAdapter struct {
 	*engine.Engine
 	acceptErr *atomic.Pointer[string]
+	disk      *diskWatch
 }
 
 // Create is the engine's; a failed accept log (a full or failing disk:
 // every create is refused until a restart) is a 503 that says so, and is
-// remembered for /readyz, instead of an "internal error".
+// remembered for /readyz, instead of an "internal error". A create the
+// disk had no room for (the log could not grow, or bbolt could not
+// write) stored nothing: a 503 with Retry-After, until space is freed.
 func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Checkout, bool, error) {
 	c, existing, err := a.Engine.Create(ctx, req)
 	if errors.Is(err, queue.ErrLogFailed) {
 		msg := err.Error()
-		a.acceptErr.CompareAndSwap(nil, &msg)
+		a.acceptErr.Store(&msg)
 		return c, existing, pos.Errorf(pos.EUnavailable,
 			"this bridge cannot store checkouts until it is restarted (its accept log failed; see its log): take the payment another way")
 	}
-	return c, existing, err
+	return c, existing, a.disk.refuse(err, "nothing was stored; retry with the same Idempotency-Key once space is freed")
 }
 
+// The reads and a cancel fail too while the disk is full (a read first
+// applies what the accept log holds): 503 with Retry-After, not 500.
+
+func (a engineAdapter) Get(ctx context.Context, id string) (pos.Checkout, error) {
+	c, err := a.Engine.Get(ctx, id)
+	return c, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+}
+
+func (a engineAdapter) Wait(ctx context.Context, id string, since time.Time) (pos.Checkout, error) {
+	c, err := a.Engine.Wait(ctx, id, since)
+	return c, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+}
+
+func (a engineAdapter) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
+	c, err := a.Engine.Cancel(ctx, id)
+	return c, a.disk.refuse(err, "the checkout was not canceled; retry once space is freed")
+}
+
+func (a engineAdapter) Recent(ctx context.Context, limit int, cursor string) ([]pos.Checkout, string, error) {
+	list, next, err := a.Engine.Recent(ctx, limit, cursor)
+	return list, next, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+}
+
+// Status says accepting: false, with the reason, while the disk is full
+// (the store's counters cannot be read then, so queued would say 0) and
+// once the accept log failed.
 func (a engineAdapter) Status() api.EngineStatus {
 	st := a.Engine.Status()
-	return api.EngineStatus{Accepting: a.acceptErr.Load() == nil, Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
+	if st.StoreError != "" || a.disk.isFull() {
+		a.disk.check()
+	}
+	out := api.EngineStatus{Accepting: true, Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
 		QueuedAmount: st.QueuedAmount, OldestQueued: st.OldestQueued}
+	if p := a.acceptErr.Load(); p != nil {
+		out.Accepting, out.Reason = false, *p
+	}
+	return out
 }
 
 // requestsAdapter gives the till API the engine's requests and which
