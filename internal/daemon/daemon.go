@@ -56,6 +56,7 @@ type Daemon struct {
 
 	store    *queue.Store
 	gateway  *hesabe.Client
+	gwCalls  gatewayCalls
 	requests map[pos.RequestKind]engine.RequestHandler
 	engine   *engine.Engine
 	links    *links
@@ -92,7 +93,10 @@ func New(opts Options) (*Daemon, error) {
 	hc := cfg.Hesabe.Client()
 	hc.Logger = d.log.With("component", "hesabe")
 	hc.HTTPClient = opts.HesabeHTTP
-	hc.OnCall = d.metrics.ObserveGateway
+	hc.OnCall = func(op string, elapsed time.Duration, err error) {
+		d.metrics.ObserveGateway(op, elapsed, err)
+		d.gwCalls.observe(err)
+	}
 	gw, err := hesabe.New(hc)
 	if err != nil {
 		return nil, err
@@ -369,6 +373,33 @@ type requestsAdapter struct {
 // Serves reports whether the configuration turns kind on.
 func (a requestsAdapter) Serves(kind pos.RequestKind) bool { return a.kinds[kind] != nil }
 
+// gatewayCalls is the last failed and the last successful call of the
+// Hesabe client, whoever made it, with their times. A "not found" is an
+// answer that succeeded.
+type gatewayCalls struct {
+	mu          sync.Mutex
+	lastErr     string
+	lastErrAt   time.Time
+	lastSuccess time.Time
+}
+
+func (g *gatewayCalls) observe(err error) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil || errors.Is(err, hesabe.ErrNotFound) {
+		g.lastSuccess = now
+		return
+	}
+	g.lastErr, g.lastErrAt = err.Error(), now
+}
+
+func (g *gatewayCalls) snapshot() (lastErr string, lastErrAt, lastSuccess time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastErr, g.lastErrAt, g.lastSuccess
+}
+
 // sources feed the diagnostics endpoint.
 func (d *Daemon) sources() diag.Sources {
 	return diag.Sources{
@@ -379,12 +410,24 @@ func (d *Daemon) sources() diag.Sources {
 			// (refusals and "not found" included, 5xx not). The Hesabe
 			// client's own lastOK counts any HTTP answer, a 503 too, and
 			// would keep /readyz ok while every call fails.
+			// The last error and the refusal of posbridge's settings are
+			// the engine's too, with their times: the client's own last
+			// error was never cleared and had no time, so the page kept
+			// showing an old error as if current after a recovery.
+			// Calls the engine does not make (the till API's terminal
+			// list) count too, by their time.
 			st := d.engine.Status()
-			_, lastErr := d.gateway.Health()
-			if lastErr == "" {
-				lastErr = st.LastGatewayError
+			g := diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: st.LastGatewayOK,
+				LastSuccess: st.LastGatewaySuccess, LastError: st.LastGatewayError, LastErrorAt: st.LastGatewayErrorAt,
+				Refused: st.GatewayRefused}
+			lastErr, lastErrAt, lastSuccess := d.gwCalls.snapshot()
+			if lastErrAt.After(g.LastErrorAt) {
+				g.LastError, g.LastErrorAt = lastErr, lastErrAt
 			}
-			return diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: st.LastGatewayOK, LastError: lastErr}
+			if lastSuccess.After(g.LastSuccess) {
+				g.LastSuccess = lastSuccess
+			}
+			return g
 		},
 		Queue: func(ctx context.Context) (diag.QueueHealth, error) {
 			s, err := d.store.Stats(ctx)

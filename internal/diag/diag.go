@@ -30,10 +30,36 @@ import (
 
 // GatewayHealth is the gateway as the bridge last saw it.
 type GatewayHealth struct {
-	URL       string    `json:"url"`
-	Online    bool      `json:"online"`
-	LastOK    time.Time `json:"last_ok,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
+	URL    string `json:"url"`
+	Online bool   `json:"online"`
+	// LastOK is the last answer (refusals included), LastSuccess the last
+	// call that succeeded.
+	LastOK      time.Time `json:"last_ok,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// LastError is the last failed call's error and LastErrorAt when it
+	// failed; it is kept after a recovery (then LastSuccess is later).
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Refused, when set, says which settings to check: the gateway refuses
+	// posbridge's login, access code or keys, and no call succeeded since.
+	// It fails /readyz although the gateway answers.
+	Refused string `json:"refused,omitempty"`
+}
+
+// lastErrorText is the gateway's last error with its age, and whether
+// calls have succeeded since ("3m0s ago (calls have succeeded since): …").
+func (g GatewayHealth) lastErrorText(now time.Time) string {
+	if g.LastError == "" {
+		return ""
+	}
+	if g.LastErrorAt.IsZero() {
+		return g.LastError
+	}
+	when := ago(now, g.LastErrorAt)
+	if g.LastSuccess.After(g.LastErrorAt) {
+		when += " (calls have succeeded since)"
+	}
+	return when + ": " + g.LastError
 }
 
 // QueueHealth is the checkout store's state.
@@ -294,6 +320,11 @@ func (s *Server) Ready(ctx context.Context) []Check {
 		case now.Sub(g.LastOK) > s.opts.GatewayStale:
 			c.OK, c.Detail = false, fmt.Sprintf("no answer for %s (stale after %s)", now.Sub(g.LastOK).Round(time.Second), s.opts.GatewayStale)
 		}
+		if c.OK && g.Refused != "" {
+			// It answers, only to refuse every call: checkouts fail at
+			// once. Not offline (nothing is stored for later), not ready.
+			c.OK, c.Detail = false, g.Refused+" (answered "+ago(now, g.LastOK)+")"
+		}
 		if c.OK && !g.Online {
 			// Not stale yet, but the last call got no usable answer:
 			// checkouts are being stored. Say so, or "ok" reads as
@@ -301,7 +332,11 @@ func (s *Server) Ready(ctx context.Context) []Check {
 			c.Detail += "; OFFLINE now, checkouts are stored until it answers"
 		}
 		if (!c.OK || !g.Online) && g.LastError != "" {
-			c.Detail += "; last error: " + g.LastError
+			if g.LastErrorAt.IsZero() {
+				c.Detail += "; last error: " + g.LastError
+			} else {
+				c.Detail += "; last error " + g.lastErrorText(now)
+			}
 		}
 		checks = append(checks, c)
 	}

@@ -98,10 +98,11 @@ func (s *Server) handleStatusJSON(w http.ResponseWriter, r *http.Request) {
 var pageHTML string
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"ago":    func(now, t time.Time) string { return ago(now, t) },
-	"ts":     func(t time.Time) string { return t.Format("15:04:05.000") },
-	"clock":  clock,
-	"nextIn": nextIn,
+	"ago":         func(now, t time.Time) string { return ago(now, t) },
+	"ts":          func(t time.Time) string { return t.Format("15:04:05.000") },
+	"clock":       clock,
+	"nextIn":      nextIn,
+	"gwLastError": func(now time.Time, g GatewayHealth) string { return g.lastErrorText(now) },
 }).Parse(pageHTML))
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {

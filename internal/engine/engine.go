@@ -414,9 +414,20 @@ func (e *Engine) Close(ctx context.Context) error {
 // Status is the engine's state for the till and diagnostics.
 type Status struct {
 	// Online: the gateway answered the last call (or probe).
-	Online           bool
-	LastGatewayOK    time.Time
-	LastGatewayError string
+	Online bool
+	// LastGatewayOK is the last answer (refusals included),
+	// LastGatewaySuccess the last call that succeeded.
+	LastGatewayOK      time.Time
+	LastGatewaySuccess time.Time
+	// LastGatewayError is the last failed call's error, LastGatewayErrorAt
+	// when it failed; it stays after a recovery (then it is before
+	// LastGatewaySuccess).
+	LastGatewayError   string
+	LastGatewayErrorAt time.Time
+	// GatewayRefused, when set, says which settings to check: the
+	// gateway's last answer refused posbridge's login, access code or keys
+	// and no call succeeded since. The gateway still counts as online.
+	GatewayRefused string
 	// OfflineSince is when the gateway stopped answering (zero if online).
 	OfflineSince time.Time
 	// Queued counts checkouts stored but not yet at the gateway (queued or
@@ -446,7 +457,9 @@ type Status struct {
 func (e *Engine) Status() Status {
 	st := Status{Offline: e.opts.Offline, LatePaid: e.latePaid.Load(),
 		DroppedEvents: e.droppedEvents.Load(), DroppedNotifications: e.notify.dropped.Load()}
-	st.Online, st.LastGatewayOK, st.LastGatewayError, st.OfflineSince = e.health.snapshot()
+	hs := e.health.snapshot()
+	st.Online, st.LastGatewayOK, st.LastGatewaySuccess, st.OfflineSince = hs.online, hs.lastOK, hs.lastSuccess, hs.offlineSince
+	st.LastGatewayError, st.LastGatewayErrorAt, st.GatewayRefused = hs.lastErr, hs.lastErrAt, hs.refused
 	st.PausedUntil = e.pausedUntil()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -462,7 +475,7 @@ func (e *Engine) Status() Status {
 }
 
 // Online reports whether the gateway answered the last call.
-func (e *Engine) Online() bool { on, _, _, _ := e.health.snapshot(); return on }
+func (e *Engine) Online() bool { return e.health.isOnline() }
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
 

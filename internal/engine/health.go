@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/posbridge/posbridge/internal/crypto"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/pos"
 )
@@ -23,12 +26,32 @@ const probeInvoiceNumber = "PBPROBE"
 // call it answered (create, look-up, poll, probe, a Hesabe request), it
 // pauses every call to Hesabe for its Retry-After, or without one for a
 // back-off that grows with each 429 in a row (Engine.rateLimitHit).
+//
+// Apart from reachability it keeps the last error with its time, the last
+// call that succeeded, and refused: what to check when the gateway's last
+// answer refused posbridge's settings (credentialsProblem). A refusal is
+// an answer, so it never makes the engine offline; it fails readiness
+// instead, until a call succeeds.
 type health struct {
 	e            *Engine
 	mu           sync.Mutex
 	online       bool
-	lastOK       time.Time
+	lastOK       time.Time // the last answer, refusals included
+	lastSuccess  time.Time // the last call that succeeded ("not found" included)
 	lastErr      string
+	lastErrAt    time.Time
+	refused      string
+	offlineSince time.Time
+}
+
+// healthSnapshot is health as Status reports it.
+type healthSnapshot struct {
+	online       bool
+	lastOK       time.Time
+	lastSuccess  time.Time
+	lastErr      string
+	lastErrAt    time.Time
+	refused      string
 	offlineSince time.Time
 }
 
@@ -37,10 +60,11 @@ func (h *health) init(e *Engine) {
 	h.online = true // until a call says otherwise; Open probes at once
 }
 
-func (h *health) snapshot() (online bool, lastOK time.Time, lastErr string, offlineSince time.Time) {
+func (h *health) snapshot() healthSnapshot {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.online, h.lastOK, h.lastErr, h.offlineSince
+	return healthSnapshot{online: h.online, lastOK: h.lastOK, lastSuccess: h.lastSuccess,
+		lastErr: h.lastErr, lastErrAt: h.lastErrAt, refused: h.refused, offlineSince: h.offlineSince}
 }
 
 func (h *health) isOnline() bool {
@@ -62,9 +86,14 @@ func (h *health) result(ctx context.Context, err error) {
 }
 
 // succeeded records a call that succeeded: the gateway answers, and a
-// run of 429s is over (the next one pauses for the shortest time again).
+// run of 429s is over (the next one pauses for the shortest time again),
+// and a refusal of posbridge's settings is over. The last error stays,
+// with its time: it is now a past one (before lastSuccess).
 func (h *health) succeeded() {
 	h.e.rateLimitOver()
+	h.mu.Lock()
+	h.lastSuccess, h.refused = h.e.now(), ""
+	h.mu.Unlock()
 	h.ok()
 }
 
@@ -88,7 +117,10 @@ func (h *health) fail(err error) {
 	if !unreachable(err) {
 		h.ok() // it answered, if only to refuse
 		h.mu.Lock()
-		h.lastErr = err.Error()
+		h.lastErr, h.lastErrAt = err.Error(), h.e.now()
+		if what := credentialsProblem(err); what != "" {
+			h.refused = what
+		}
 		h.mu.Unlock()
 		if ra, limited := rateLimited(err); limited {
 			h.e.rateLimitHit(ra)
@@ -97,7 +129,7 @@ func (h *health) fail(err error) {
 	}
 	h.mu.Lock()
 	was := h.online
-	h.online, h.lastErr = false, err.Error()
+	h.online, h.lastErr, h.lastErrAt = false, err.Error(), h.e.now()
 	if was {
 		h.offlineSince = h.e.now()
 	}
@@ -174,6 +206,35 @@ func rateLimitDelay(n int) time.Duration {
 	return max(d*3/4+rand.N(d/4+1), rateLimitInitial)
 }
 
+// credentialsProblem says which of posbridge's Hesabe settings to check
+// when err is the gateway refusing them ("" when it is not): the merchant
+// login refused, a 401 or 403 on a call after a fresh login (the client
+// logs in again and retries once), an unknown merchant, or an answer that
+// cannot be decrypted with our keys (Hesabe answers a request it cannot
+// decrypt with an error encrypted in the merchant's keys). The same
+// classes as doctor's gateway.login line.
+func credentialsProblem(err error) string {
+	var herr *hesabe.Error
+	if !errors.As(err, &herr) || herr.HTTPStatus == 0 {
+		return ""
+	}
+	var syntax *json.SyntaxError
+	switch {
+	case herr.Code == hesabe.CodeInvalidLogin ||
+		herr.Op == "login" && (herr.HTTPStatus == http.StatusUnauthorized || herr.HTTPStatus == http.StatusForbidden):
+		return "gateway refuses posbridge's merchant login: check hesabe.username/password"
+	case herr.HTTPStatus == http.StatusUnauthorized || herr.HTTPStatus == http.StatusForbidden:
+		return fmt.Sprintf("gateway refuses posbridge's credentials (HTTP %d on %s after a fresh login): "+
+			"check hesabe.access_code (sandbox and production differ)", herr.HTTPStatus, herr.Op)
+	case herr.Code == hesabe.CodeInvalidMerchant:
+		return "gateway does not know this merchant: check hesabe.merchant_code and hesabe.access_code"
+	case errors.Is(err, crypto.ErrBadPadding) || errors.As(err, &syntax):
+		return "gateway's answers cannot be decrypted with posbridge's keys: " +
+			"check hesabe.secret_key and hesabe.iv_key (same merchant and environment as hesabe.access_code)"
+	}
+	return ""
+}
+
 // unreachable: the gateway gave no usable answer.
 func unreachable(err error) bool {
 	var herr *hesabe.Error
@@ -199,8 +260,8 @@ func (e *Engine) probeLoop() {
 			return
 		case <-t.C:
 		}
-		online, lastOK, _, _ := e.health.snapshot()
-		if (!online || e.now().Sub(lastOK) >= e.opts.IdleProbe) && !e.paused() {
+		hs := e.health.snapshot()
+		if (!hs.online || e.now().Sub(hs.lastOK) >= e.opts.IdleProbe) && !e.paused() {
 			e.probe()
 		}
 	}

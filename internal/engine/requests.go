@@ -214,7 +214,8 @@ func (e *Engine) RequestStatus(ctx context.Context) (RequestStatus, error) {
 			LastOK: g.lastOK, LastError: g.lastErr}
 	}
 	e.reqs.mu.Unlock()
-	if online, lastOK, lastErr, since := e.health.snapshot(); !online {
+	if hs := e.health.snapshot(); !hs.online {
+		lastOK, lastErr, since := hs.lastOK, hs.lastErr, hs.offlineSince
 		// Hesabe's requests wait while the checkout engine sees Hesabe
 		// offline: one fact, shown the same way in both places.
 		g := out.Gateways[GatewayHesabe]
