@@ -316,7 +316,7 @@ type engineAdapter struct {
 func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Checkout, bool, error) {
 	c, existing, err := a.Engine.Create(ctx, req)
 	if errors.Is(err, queue.ErrLogFailed) {
-		msg := err.Error()
+		msg := "every checkout is refused until posbridge restarts: " + err.Error()
 		a.acceptErr.Store(&msg)
 		return c, existing, pos.Errorf(pos.EUnavailable,
 			"this bridge cannot store checkouts until it is restarted (its accept log failed; see its log): take the payment another way")

@@ -361,7 +361,7 @@ func (s *Server) Ready(ctx context.Context) []Check {
 	if s.src.Accepting != nil {
 		c := Check{Name: "accepting checkouts", OK: true, Detail: "yes"}
 		if err := s.src.Accepting(); err != nil {
-			c.OK, c.Detail = false, "NO, every checkout is refused until posbridge restarts: "+err.Error()
+			c.OK, c.Detail = false, "NO, "+err.Error() // the source says why and whether a restart is needed
 		}
 		checks = append(checks, c)
 	}

@@ -23,6 +23,8 @@ type fixture struct {
 	// requests, when set (or requestsErr), is the request outbox source.
 	requests    *diag.RequestsHealth
 	requestsErr error
+	// accepting, when set, is why the bridge refuses checkouts.
+	accepting error
 }
 
 func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *logging.Recent) {
@@ -39,6 +41,9 @@ func start(t *testing.T, f *fixture, token string) (*diag.Server, *diag.Trace, *
 			return []diag.PortInfo{{Name: "/dev/ttyACM0", USB: true, VID: "0483", PID: "5740", Serial: "A99-1"}}, nil
 		},
 		Trace: trace, Errors: recent,
+	}
+	if f.accepting != nil {
+		src.Accepting = func() error { return f.accepting }
 	}
 	if f.requests != nil || f.requestsErr != nil {
 		src.Requests = func(context.Context) (diag.RequestsHealth, error) {
