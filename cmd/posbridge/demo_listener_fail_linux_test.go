@@ -29,16 +29,7 @@ func TestDemoExitsWhenListenerFails(t *testing.T) {
 	})
 	testutil.BreakListener(t, apiAddr)
 
-	select {
-	case c := <-code:
-		if c != exitFailure {
-			t.Fatalf("exit code %d, want %d; stderr:\n%s", c, exitFailure, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		cancel()
-		<-code
-		t.Fatalf("posbridge demo went on after its till API listener failed; stderr:\n%s", stderr.String())
-	}
+	wantExitFailure(t, "posbridge demo", code, cancel, &stderr)
 	if out := stderr.String(); !strings.Contains(out, "till API on "+apiAddr+" stopped accepting connections") {
 		t.Errorf("stderr does not name the failed till API:\n%s", out)
 	}

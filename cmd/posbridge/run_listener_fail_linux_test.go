@@ -28,6 +28,22 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// wantExitFailure waits up to 30 s for a command whose till API listener
+// was broken to exit, and fails unless it exits 1.
+func wantExitFailure(t *testing.T, what string, code <-chan int, cancel context.CancelFunc, stderr *syncBuffer) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != exitFailure {
+			t.Fatalf("exit code %d, want %d; stderr:\n%s", c, exitFailure, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		<-code
+		t.Fatalf("%s went on after its till API listener failed; stderr:\n%s", what, stderr.String())
+	}
+}
+
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -87,16 +103,7 @@ terminals:
 	waitFor(t, "the till API", 30*time.Second, func() bool { return dialable(apiAddr) && dialable(diagAddr) })
 	testutil.BreakListener(t, apiAddr)
 
-	select {
-	case c := <-code:
-		if c != exitFailure {
-			t.Fatalf("exit code %d, want %d; stderr:\n%s", c, exitFailure, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		cancel()
-		<-code
-		t.Fatalf("posbridge run went on after its till API listener failed; stderr:\n%s", stderr.String())
-	}
+	wantExitFailure(t, "posbridge run", code, cancel, &stderr)
 	out := stderr.String()
 	var last string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {

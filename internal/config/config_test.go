@@ -93,18 +93,7 @@ func TestExampleConfigs(t *testing.T) {
 	t.Setenv("POSBRIDGE_DIAG_TOKEN", "fedcba9876543210fedc")
 	t.Setenv("POSBRIDGE_MQTT_PASSWORD", "store-lan-broker-pass")
 	for _, name := range []string{"demo.yaml", "sandbox.yaml", "production.yaml"} {
-		f, err := os.Open(filepath.Join("..", "..", "configs", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Parse(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		cfg := readValid(t, filepath.Join("..", "..", "configs", name))
 		if len(cfg.Terminals) != 2 {
 			t.Fatalf("%s: terminals = %+v", name, cfg.Terminals)
 		}

@@ -13,17 +13,25 @@ import (
 // file the bridge accepts (a stricter check must update them too).
 func TestPackagedConfigs(t *testing.T) {
 	for _, name := range []string{"posbridge.yaml", filepath.Join("windows", "posbridge.example.yaml")} {
-		f, err := os.Open(filepath.Join("..", "..", "packaging", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Parse(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		readValid(t, filepath.Join("..", "..", "packaging", name))
 	}
+}
+
+// readValid parses the config file at path and validates it, failing the
+// test with the file's name on either error.
+func readValid(t *testing.T, path string) config.Config {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := config.Parse(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return cfg
 }
