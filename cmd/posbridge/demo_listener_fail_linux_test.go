@@ -18,7 +18,7 @@ func TestDemoExitsWhenListenerFails(t *testing.T) {
 	apiAddr, diagAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- runDemo(ctx, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr},

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,22 +14,9 @@ import (
 	"github.com/posbridge/posbridge/internal/testutil"
 )
 
-// syncBuffer is stderr for an in-process run: the daemon's logger writes
-// it while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // wantExitFailure waits up to 30 s for a command whose till API listener
 // was broken to exit, and fails unless it exits 1.
-func wantExitFailure(t *testing.T, what string, code <-chan int, cancel context.CancelFunc, stderr *syncBuffer) {
+func wantExitFailure(t *testing.T, what string, code <-chan int, cancel context.CancelFunc, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	select {
 	case c := <-code:
@@ -42,12 +28,6 @@ func wantExitFailure(t *testing.T, what string, code <-chan int, cancel context.
 		<-code
 		t.Fatalf("%s went on after its till API listener failed; stderr:\n%s", what, stderr.String())
 	}
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRunExitsWhenListenerFails: `posbridge run` whose till API listener
@@ -95,7 +75,7 @@ terminals:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- runRun(ctx, env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr}, []string{"--config", cfgPath})

@@ -1,12 +1,10 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,6 @@ import (
 	"github.com/posbridge/posbridge/internal/queue"
 	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// lockedBuffer is a log sink the daemon writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func dialable(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -71,7 +51,7 @@ func TestListenerFailureStopsDaemon(t *testing.T) {
 			cfg.Diagnostics = config.Listener{Listen: diagAddr, Token: config.Secret(token)}
 			cfg.MQTT.Embedded.Listen = "127.0.0.1:0"
 			cfg.Terminals = []config.Terminal{{ID: "29708454", Link: "none"}}
-			var logs lockedBuffer
+			var logs testutil.SyncBuffer
 			red := &logging.Redactor{}
 			red.Add(cfg.SecretValues()...)
 			d, err := daemon.New(daemon.Options{Config: cfg, Logger: logging.New(&logs, logging.Options{Redact: red}),

@@ -30,6 +30,25 @@ func busyTerminal(h func() *engine.Engine, busy *atomic.Bool) *fakeLink {
 	}
 }
 
+// busyHarness opens an engine whose terminal termA refuses invoices as
+// busy while the returned flag is set (it starts set), with BusyRetry
+// retry; change, if given, adjusts the link before the engine opens.
+func busyHarness(t *testing.T, retry time.Duration, change ...func(*fakeLink)) (*harness, *fakeLink, *atomic.Bool) {
+	t.Helper()
+	opts := fastOptions()
+	opts.BusyRetry = retry
+	busy := &atomic.Bool{}
+	busy.Store(true)
+	var h *harness
+	link := busyTerminal(func() *engine.Engine { return h.eng }, busy)
+	for _, f := range change {
+		f(link)
+	}
+	opts.Terminal = link
+	h = newHarness(t, opts, true)
+	return h, link, busy
+}
+
 // TestBusyTerminalGetsInvoiceWhenFree: a terminal that refuses an invoice
 // because another payment is on its screen is offered it again as soon
 // as it reports it is free, and meanwhile the till sees why the checkout
@@ -38,14 +57,7 @@ func busyTerminal(h func() *engine.Engine, busy *atomic.Bool) *fakeLink {
 // from the bridge (its next checkout waited for this one's deadline and
 // cancel grace, minutes).
 func TestBusyTerminalGetsInvoiceWhenFree(t *testing.T) {
-	opts := fastOptions()
-	opts.BusyRetry = time.Hour // only the terminal's "free" may bring the retry
-	var busy atomic.Bool
-	busy.Store(true)
-	var h *harness
-	link := busyTerminal(func() *engine.Engine { return h.eng }, &busy)
-	opts.Terminal = link
-	h = newHarness(t, opts, true)
+	h, link, busy := busyHarness(t, time.Hour) // only the terminal's "free" may bring the retry
 
 	c := h.create(checkoutReq(termA, "busy-1", 1250))
 	got := h.waitUntil(c.ID, "the busy note", func(c pos.Checkout) bool { return c.LastError != "" })
@@ -84,14 +96,7 @@ func TestBusyTerminalGetsInvoiceWhenFree(t *testing.T) {
 // TestBusyTerminalRetriedWithoutStatus: a terminal that never reports
 // idle is offered the invoice again every BusyRetry until it takes it.
 func TestBusyTerminalRetriedWithoutStatus(t *testing.T) {
-	opts := fastOptions()
-	opts.BusyRetry = 50 * time.Millisecond
-	var busy atomic.Bool
-	busy.Store(true)
-	var h *harness
-	link := busyTerminal(func() *engine.Engine { return h.eng }, &busy)
-	opts.Terminal = link
-	h = newHarness(t, opts, true)
+	h, link, busy := busyHarness(t, 50*time.Millisecond)
 
 	c := h.create(checkoutReq(termA, "busy-2", 1250))
 	eventually(t, "three refusals", func() bool { return link.pushCount() >= 3 })
@@ -105,18 +110,12 @@ func TestBusyTerminalRetriedWithoutStatus(t *testing.T) {
 // longer sent (here the till canceled it), a busy terminal is not offered
 // its invoice again.
 func TestBusyTerminalNotOfferedAfterCheckoutEnds(t *testing.T) {
-	opts := fastOptions()
-	opts.BusyRetry = 30 * time.Millisecond
-	var busy atomic.Bool
-	busy.Store(true)
-	var h *harness
-	link := busyTerminal(func() *engine.Engine { return h.eng }, &busy)
-	link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
-		return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
-			Outcome: pos.OutcomeCanceled, Reason: "canceled by the till"}}
-	}
-	opts.Terminal = link
-	h = newHarness(t, opts, true)
+	h, link, _ := busyHarness(t, 30*time.Millisecond, func(link *fakeLink) {
+		link.onCancel = func(c pos.Checkout) []pos.TerminalEvent {
+			return []pos.TerminalEvent{{Kind: pos.TerminalResult, TerminalID: c.TerminalID, TransactionID: c.TransactionID,
+				Outcome: pos.OutcomeCanceled, Reason: "canceled by the till"}}
+		}
+	})
 
 	c := h.create(checkoutReq(termA, "busy-3", 1250))
 	eventually(t, "two refusals", func() bool { return link.pushCount() >= 2 })

@@ -1,15 +1,14 @@
 package terminal_test
 
 import (
-	"bytes"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/terminal"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestHubSerialNeverOpenedShowsPortAndError: a serial terminal whose port
@@ -43,7 +42,7 @@ func TestHubSerialNeverOpenedShowsPortAndError(t *testing.T) {
 // without it.
 func TestHubSerialOpenFailureInItsLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ttyACM-nosuch")
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	serialHub(t, path, newRecorder(), func(c *terminal.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -58,21 +57,4 @@ func TestHubSerialOpenFailureInItsLog(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
