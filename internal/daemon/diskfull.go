@@ -34,13 +34,12 @@ type diskWatch struct {
 	watching atomic.Bool
 }
 
-// diskProbe is the store's routine prune, a write: the committer applies
-// what the accept log holds before it, which tells whether the disk takes
-// writes again. A read would not: it returns the last failed apply's
-// error without trying again, so only a write (a create) recovers.
+// diskProbe reads the store's counters: a read first applies what the
+// accept log holds (trying again after a failed apply), which tells
+// whether the disk takes writes again.
 func diskProbe(s *queue.Store) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, _, err := s.Prune(ctx, time.Now())
+		_, err := s.Stats(ctx)
 		return err
 	}
 }

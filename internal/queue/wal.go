@@ -431,18 +431,25 @@ func (w *wal) appliedTo(seq uint64) {
 }
 
 // caughtUp waits until what was durable when it was called is applied.
+// When the last apply failed (a full disk), it asks for one more try and
+// answers with that try's outcome, so a read recovers once the cause is
+// gone without waiting for a write to make the committer apply.
 func (w *wal) caughtUp(ctx context.Context, committed <-chan struct{}) error {
 	target := w.durable.Load()
 	if w.applied.Load() >= target {
 		return nil
 	}
+	retried := false
 	for {
 		ch, applied, err := w.progress()
 		if applied >= target {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("queue: apply accepted checkouts: %w", err)
+			if retried || w.hold.Load() {
+				return fmt.Errorf("queue: apply accepted checkouts: %w", err)
+			}
+			retried = true
 		}
 		w.poke()
 		select {
