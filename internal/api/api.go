@@ -53,6 +53,10 @@ type EngineStatus struct {
 	Queued        int       `json:"queued"`
 	QueuedAmount  pos.Money `json:"queued_amount"`
 	OldestQueued  time.Time `json:"oldest_queued,omitzero"`
+	// CountsAsOf is set when the store could not be read (a full disk):
+	// Queued, QueuedAmount and OldestQueued are the last ones read, at
+	// that time.
+	CountsAsOf time.Time `json:"counts_as_of,omitzero"`
 }
 
 // Terminals is what the API needs from the terminal registry.

@@ -348,8 +348,8 @@ func (a engineAdapter) Recent(ctx context.Context, limit int, cursor string) ([]
 }
 
 // Status says accepting: false, with the reason, while the disk is full
-// (the store's counters cannot be read then, so queued would say 0) and
-// once the accept log failed.
+// and once the accept log failed. While the store's counters cannot be
+// read, the queue's are the last ones read, with their time.
 func (a engineAdapter) Status() api.EngineStatus {
 	st := a.Engine.Status()
 	if st.StoreError != "" || a.disk.isFull() {
@@ -357,6 +357,9 @@ func (a engineAdapter) Status() api.EngineStatus {
 	}
 	out := api.EngineStatus{Accepting: true, Online: st.Online, LastGatewayOK: st.LastGatewayOK, Queued: st.Queued,
 		QueuedAmount: st.QueuedAmount, OldestQueued: st.OldestQueued}
+	if st.StoreError != "" {
+		out.CountsAsOf = st.CountsAt
+	}
 	if p := a.acceptErr.Load(); p != nil {
 		out.Accepting, out.Reason = false, *p
 	}

@@ -42,25 +42,11 @@ func mountTinyDisk(t *testing.T) string {
 func TestDiskFullCreateIsUnavailable(t *testing.T) {
 	disk := mountTinyDisk(t)
 	s := startStack(t, func(o *demo.Options) { o.DataDir = filepath.Join(disk, "data") })
-	// Checkouts on a terminal nobody has: they stay queued.
-	body := `{"terminal_id":"29708454","amount":"1.250"}`
-	if got := post(t, s, s.Token, "before", "", body); got.status != http.StatusAccepted {
-		t.Fatalf("create: %+v", got)
-	}
-	filler, err := os.Create(filepath.Join(disk, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for buf := make([]byte, 64<<10); ; {
-		if _, err := filler.Write(buf); err != nil {
-			break
-		}
-	}
-	filler.Close()
-
 	type status struct {
-		Accepting bool   `json:"accepting"`
-		Reason    string `json:"reason"`
+		Accepting  bool      `json:"accepting"`
+		Reason     string    `json:"reason"`
+		Queued     int       `json:"queued"`
+		CountsAsOf time.Time `json:"counts_as_of"`
 	}
 	getStatus := func() status {
 		var st status
@@ -78,6 +64,25 @@ func TestDiskFullCreateIsUnavailable(t *testing.T) {
 		text, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(text)
 	}
+
+	// Checkouts on a terminal nobody has: they stay queued.
+	body := `{"terminal_id":"29708454","amount":"1.250"}`
+	if got := post(t, s, s.Token, "before", "", body); got.status != http.StatusAccepted {
+		t.Fatalf("create: %+v", got)
+	}
+	if st := getStatus(); st.Queued != 1 || !st.CountsAsOf.IsZero() {
+		t.Fatalf("/v1/status before the disk is full: %+v", st)
+	}
+	filler, err := os.Create(filepath.Join(disk, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 64<<10); ; {
+		if _, err := filler.Write(buf); err != nil {
+			break
+		}
+	}
+	filler.Close()
 
 	// The accept log has room left in its file: creates go on until it
 	// must grow.
@@ -107,7 +112,9 @@ func TestDiskFullCreateIsUnavailable(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("again: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if st := getStatus(); st.Accepting || !strings.Contains(st.Reason, "disk is full") {
+	// The queue's counts are the last ones read, with their time (they
+	// read 0 before: the store cannot be read).
+	if st := getStatus(); st.Accepting || !strings.Contains(st.Reason, "disk is full") || st.Queued < 1 || st.CountsAsOf.IsZero() {
 		t.Errorf("/v1/status on a full disk: %+v", st)
 	}
 	if code, text := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(text, "FAIL accepting checkouts") ||
@@ -133,7 +140,7 @@ func TestDiskFullCreateIsUnavailable(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if st := getStatus(); !st.Accepting || st.Reason != "" {
+	if st := getStatus(); !st.Accepting || st.Reason != "" || !st.CountsAsOf.IsZero() {
 		t.Errorf("/v1/status after space was freed: %+v", st)
 	}
 	if got := post(t, s, s.Token, key, "", body); got.status != http.StatusAccepted {

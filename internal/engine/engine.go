@@ -246,7 +246,8 @@ type Engine struct {
 
 	latePaid      atomic.Int64
 	droppedEvents atomic.Int64
-	pauseUntil    atomic.Int64 // unix nanos: a 429 pauses every call to Hesabe
+	lastCounts    atomic.Pointer[storeCounts] // the last counters read, for Status while the store cannot be read
+	pauseUntil    atomic.Int64                // unix nanos: a 429 pauses every call to Hesabe
 }
 
 // New returns an engine over store (which the caller opens and closes) and
@@ -334,6 +335,11 @@ func (e *Engine) Open(ctx context.Context) error {
 	}
 	if err := e.loadLate(ctx); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
+	}
+	// Status's counters start from here, so it has some to show should
+	// the store become unreadable (a full disk) before it is next read.
+	if s, err := e.store.Stats(ctx); err == nil {
+		e.lastCounts.Store(&storeCounts{stats: s, at: e.now()})
 	}
 	if err := e.reconcileRequests(ctx); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
@@ -449,8 +455,18 @@ type Status struct {
 	// changes not delivered to a slow subscriber.
 	DroppedEvents        int64
 	DroppedNotifications int64
-	// StoreError is set when the counters could not be read.
+	// StoreError is set when the counters could not be read: Queued,
+	// QueuedAmount, OldestQueued, Active and ByState are then the last
+	// ones read (none if never), as of CountsAt.
 	StoreError string
+	// CountsAt is when the counters were read.
+	CountsAt time.Time
+}
+
+// storeCounts is what Status last read from the store.
+type storeCounts struct {
+	stats queue.Stats
+	at    time.Time
 }
 
 // Status returns the engine's state. It costs one read transaction.
@@ -466,7 +482,14 @@ func (e *Engine) Status() Status {
 	s, err := e.store.Stats(ctx)
 	if err != nil {
 		st.StoreError = err.Error()
-		return st
+		last := e.lastCounts.Load()
+		if last == nil {
+			return st
+		}
+		s, st.CountsAt = last.stats, last.at
+	} else {
+		st.CountsAt = e.now()
+		e.lastCounts.Store(&storeCounts{stats: s, at: st.CountsAt})
 	}
 	st.Queued, st.QueuedAmount, st.OldestQueued = s.Unsent, s.UnsentAmount, s.OldestUnsent
 	st.Active = s.ByState[pos.StateSubmitting] + s.ByState[pos.StateSent] + s.ByState[pos.StateOnTerminal]
