@@ -410,15 +410,12 @@ func (d *Daemon) sources() diag.Sources {
 		Started: d.started,
 		Gateway: func() diag.GatewayHealth {
 			// The last answer is the engine's: an answer it can use
-			// (refusals and "not found" included, 5xx not). The Hesabe
-			// client's own lastOK counts any HTTP answer, a 503 too, and
-			// would keep /readyz ok while every call fails.
-			// The last error and the refusal of posbridge's settings are
-			// the engine's too, with their times: the client's own last
-			// error was never cleared and had no time, so the page kept
-			// showing an old error as if current after a recovery.
-			// Calls the engine does not make (the till API's terminal
-			// list) count too, by their time.
+			// (refusals and "not found" included, 5xx not: a 503 must
+			// not keep /readyz ok while every call fails). The last
+			// error and the refusal of posbridge's settings are the
+			// engine's too, with their times, so an old error shows as
+			// past after a recovery. Calls the engine does not make
+			// (the till API's terminal list) count too, by their time.
 			st := d.engine.Status()
 			g := diag.GatewayHealth{URL: d.cfg.Hesabe.MerchantURL, Online: st.Online, LastOK: st.LastGatewayOK,
 				LastSuccess: st.LastGatewaySuccess, LastError: st.LastGatewayError, LastErrorAt: st.LastGatewayErrorAt,

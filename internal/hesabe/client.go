@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/crypto"
@@ -139,10 +138,6 @@ type Client struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tokens *tokenSource
-
-	// lastOK and lastErr feed diagnostics.
-	lastOK  atomic.Int64 // unix nanos of the last answered call
-	lastErr atomic.Pointer[string]
 }
 
 // New returns a client for cfg.
@@ -186,17 +181,6 @@ func (c *Client) String() string {
 
 // Codec returns the merchant's AES codec (for technician tools).
 func (c *Client) Codec() *crypto.Codec { return c.codec }
-
-// Health reports when the gateway last answered and the last error text.
-func (c *Client) Health() (lastOK time.Time, lastErr string) {
-	if n := c.lastOK.Load(); n != 0 {
-		lastOK = time.Unix(0, n)
-	}
-	if p := c.lastErr.Load(); p != nil {
-		lastErr = *p
-	}
-	return lastOK, lastErr
-}
 
 // call describes one request.
 type call struct {
@@ -246,8 +230,6 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 			// Still refused after a fresh login: misconfiguration.
 			herr.Class = pos.ClassPermanent
 		}
-		msg := err.Error()
-		c.lastErr.Store(&msg)
 		c.log.Warn("hesabe call failed", "op", cl.op, "class", pos.ClassOf(err).String(),
 			"elapsed", c.now().Sub(start), "err", err)
 		if c.cfg.OnCall != nil {
@@ -312,7 +294,6 @@ func (c *Client) send(ctx context.Context, cl call, token string) (envelope, err
 		return envelope{}, &Error{Op: cl.op, HTTPStatus: resp.StatusCode, Code: codeNone, Class: class,
 			Err: fmt.Errorf("read answer: %w", err)}
 	}
-	c.lastOK.Store(c.now().UnixNano())
 	return c.decodeAnswer(cl, resp, raw)
 }
 
