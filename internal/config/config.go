@@ -363,7 +363,28 @@ func Load(path string) (Config, error) {
 	if err := cfg.applySecrets(os.LookupEnv); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, inFile(path, err)
+	}
+	return cfg, nil
+}
+
+// inFile gives each of err's refused values with the file's path (a
+// joined error is one per line), so a technician knows which file to
+// open.
+func inFile(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, fmt.Errorf("%s: %w", path, e))
+	}
+	return errors.Join(errs...)
 }
 
 // Parse decodes YAML over Default(), expanding ${VAR} in values from the
