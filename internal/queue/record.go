@@ -185,6 +185,9 @@ func (s *Store) decode(seq uint64, v []byte) (*record, error) {
 		}
 		r.Checkout = j.Checkout
 		r.Checkout.RequestHash = j.RequestHash
+		if err := checkJSONRecord(&r.Checkout); err != nil {
+			return nil, fmt.Errorf("queue: decode checkout #%d: %w", seq, err)
+		}
 	default:
 		return nil, fmt.Errorf("queue: checkout #%d: unknown record format", seq)
 	}
@@ -193,6 +196,30 @@ func (s *Store) decode(seq uint64, v []byte) (*record, error) {
 }
 
 var errShort = errors.New("truncated record")
+
+// checkJSONRecord refuses what the binary format cannot hold, as its
+// decoder does: a record of the first schema without a state, or with a
+// state or count no release wrote, is damaged.
+func checkJSONRecord(c *pos.Checkout) error {
+	if c.State == "" {
+		return errors.New("no state")
+	}
+	if _, err := stateCode(c.State); err != nil {
+		return err
+	}
+	for _, h := range c.History {
+		if _, err := stateCode(h.From); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		if _, err := stateCode(h.To); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	if c.Attempts < 0 {
+		return errors.New("negative attempts")
+	}
+	return nil
+}
 
 // decoder reads the binary format from a string copy of the value, so
 // that every decoded string shares one allocation.
