@@ -65,9 +65,10 @@ type Daemon struct {
 	metrics  *diag.Metrics
 	trace    *diag.Trace
 
-	// acceptErr is set once a create found the accept log failed: from
-	// then on every checkout is refused until a restart. While the disk
-	// is full it holds diskWatch's reason, cleared once space is back.
+	// acceptErr is set once a create found the accept log failed or the
+	// database file damaged: from then on every checkout is refused until
+	// a restart. While the disk is full it holds diskWatch's reason,
+	// cleared once space is back.
 	acceptErr atomic.Pointer[string]
 
 	closeOnce sync.Once
@@ -168,7 +169,7 @@ func (d *Daemon) Open(ctx context.Context) (err error) {
 	if err := d.engine.Open(ctx); err != nil {
 		return err
 	}
-	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr,
+	d.api, err = api.New(engineAdapter{Engine: d.engine, acceptErr: &d.acceptErr, store: d.store,
 		disk: newDiskWatch(&d.acceptErr, diskProbe(d.store))}, d.links, api.Options{
 		Addr: d.cfg.API.Listen, Token: d.cfg.API.Token.Value(), Requests: requestsAdapter{Engine: d.engine, kinds: d.requests},
 		Logger: d.log.With("component", "api"),
@@ -306,6 +307,7 @@ type engineAdapter struct {
 	*engine.Engine
 	acceptErr *atomic.Pointer[string]
 	disk      *diskWatch
+	store     *queue.Store
 }
 
 // Create is the engine's; a failed accept log (a full or failing disk:
@@ -321,7 +323,34 @@ func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos
 		return c, existing, pos.Errorf(pos.EUnavailable,
 			"this bridge cannot store checkouts until it is restarted (its accept log failed; see its log): take the payment another way")
 	}
-	return c, existing, a.disk.refuse(err, "nothing was stored; retry with the same Idempotency-Key once space is freed")
+	return c, existing, a.refuse(err, "nothing was stored", "nothing was stored; retry with the same Idempotency-Key once space is freed")
+}
+
+// refuse turns a store error caused by a damaged database file into a
+// 503 saying so (what: what became of the request), remembered for
+// /readyz and /v1/status, and one caused by a full disk into a 503 with
+// Retry-After (whenFull: the rest of its sentence). Other errors are
+// returned unchanged.
+func (a engineAdapter) refuse(err error, what, whenFull string) error {
+	if errors.Is(err, queue.ErrDamaged) {
+		noteDamage(a.acceptErr, err)
+		return pos.Errorf(pos.EUnavailable, "this bridge's database file is damaged: %s; take payments another way and call the technician", what)
+	}
+	return a.disk.refuse(err, whenFull)
+}
+
+// noteDamage makes "accepting checkouts" say that the database file is
+// damaged (queue.ErrDamaged), until a restart: it replaces a full disk's
+// reason, which would clear itself.
+func noteDamage(acceptErr *atomic.Pointer[string], err error) {
+	if err == nil {
+		return
+	}
+	msg := "the database file is damaged, so posbridge takes no new checkouts and writes nothing to it: " + err.Error() +
+		"; stop posbridge and follow \"database is damaged\" in docs/troubleshooting.md"
+	if p := acceptErr.Load(); p == nil || *p != msg {
+		acceptErr.Store(&msg)
+	}
 }
 
 // The reads and a cancel fail too while the disk is full (a read first
@@ -329,29 +358,31 @@ func (a engineAdapter) Create(ctx context.Context, req pos.CheckoutRequest) (pos
 
 func (a engineAdapter) Get(ctx context.Context, id string) (pos.Checkout, error) {
 	c, err := a.Engine.Get(ctx, id)
-	return c, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+	return c, a.refuse(err, "it cannot read this checkout", "it cannot read its checkouts until space is freed; retry later")
 }
 
 func (a engineAdapter) Wait(ctx context.Context, id string, since time.Time) (pos.Checkout, error) {
 	c, err := a.Engine.Wait(ctx, id, since)
-	return c, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+	return c, a.refuse(err, "it cannot read this checkout", "it cannot read its checkouts until space is freed; retry later")
 }
 
 func (a engineAdapter) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 	c, err := a.Engine.Cancel(ctx, id)
-	return c, a.disk.refuse(err, "the checkout was not canceled; retry once space is freed")
+	return c, a.refuse(err, "the checkout was not canceled", "the checkout was not canceled; retry once space is freed")
 }
 
 func (a engineAdapter) Recent(ctx context.Context, limit int, cursor string) ([]pos.Checkout, string, error) {
 	list, next, err := a.Engine.Recent(ctx, limit, cursor)
-	return list, next, a.disk.refuse(err, "it cannot read its checkouts until space is freed; retry later")
+	return list, next, a.refuse(err, "it cannot read its checkouts", "it cannot read its checkouts until space is freed; retry later")
 }
 
-// Status says accepting: false, with the reason, while the disk is full
-// and once the accept log failed. While the store's counters cannot be
+// Status says accepting: false, with the reason, while the disk is full,
+// once the accept log failed and once the database file is found
+// damaged. While the store's counters cannot be
 // read, the queue's are the last ones read, with their time.
 func (a engineAdapter) Status() api.EngineStatus {
 	st := a.Engine.Status()
+	noteDamage(a.acceptErr, a.store.Damaged())
 	if st.StoreError != "" || a.disk.isFull() {
 		a.disk.check()
 	}
@@ -448,6 +479,7 @@ func (d *Daemon) sources() diag.Sources {
 		Ping:      d.links.ping,
 		Requests:  d.requestsSource(),
 		Accepting: func() error {
+			noteDamage(&d.acceptErr, d.store.Damaged())
 			if p := d.acceptErr.Load(); p != nil {
 				return errors.New(*p)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +82,9 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.refuseDamaged(); err != nil {
+		return err
+	}
 	c := &call{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -134,6 +138,7 @@ type batch struct {
 // cannot take it all is left for the next batch.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
+	debug.SetPanicOnFault(true) // a fault reading the mapped file is a damaged page (damage.go)
 	calls := make([]*call, 0, s.opt.MaxBatch)
 	errs := make([]error, 0, s.opt.MaxBatch)
 	fill := newFiller[*call]()
@@ -183,6 +188,17 @@ func (s *Store) commitLoop() {
 		if delayed {
 			delay.Stop()
 			delayed = false
+		}
+		if d := s.refuseDamaged(); d != nil {
+			// Nothing more is written to a damaged file: the call is
+			// refused, and readers waiting for the log learn why.
+			if first != nil {
+				first.done <- d
+			}
+			if s.wal != nil {
+				s.wal.applyFailed(d)
+			}
+			continue
 		}
 		if first != nil {
 			// A call must see every checkout accepted before it was made;
@@ -237,16 +253,16 @@ func (s *Store) commitLoop() {
 		}
 		fill.stop()
 		if !failed {
-			err = s.cur.flush()
+			err = s.flush(s.cur)
 			if err == nil {
 				t0 := time.Now()
-				err = tx.Commit()
+				err = s.commit(tx)
 				wait = min(time.Since(t0), maxFillWait)
 			} else {
-				_ = tx.Rollback()
+				s.rollback(tx)
 			}
 		} else {
-			_ = tx.Rollback()
+			s.rollback(tx)
 		}
 		bt := s.cur
 		s.cur = nil
@@ -309,7 +325,8 @@ func (s *Store) newBatch(tx *bolt.Tx) *batch {
 
 // applyLog applies, in the open batch, the checkouts the accept log has
 // flushed since the batch last looked.
-func (s *Store) applyLog() error {
+func (s *Store) applyLog() (err error) {
+	defer s.catchDamage(&err)
 	w := s.wal
 	if w == nil || w.durable.Load() <= s.cur.upTo || w.hold.Load() {
 		return nil
@@ -380,6 +397,10 @@ func (s *Store) applyAlone() error {
 // applyOnce applies up to applyMax logged checkouts in one transaction.
 func (s *Store) applyOnce() error {
 	w := s.wal
+	if d := s.refuseDamaged(); d != nil {
+		w.applyFailed(d)
+		return d
+	}
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return fmt.Errorf("queue: begin: %w", err)
@@ -389,14 +410,14 @@ func (s *Store) applyOnce() error {
 	defer func() { s.cur = nil }()
 	err = s.applyLog()
 	if err == nil {
-		err = bt.flush()
+		err = s.flush(bt)
 	}
 	if err == nil {
-		if err = tx.Commit(); err != nil {
+		if err = s.commit(tx); err != nil {
 			err = fmt.Errorf("queue: commit: %w", err)
 		}
 	} else {
-		_ = tx.Rollback()
+		s.rollback(tx)
 	}
 	if len(bt.applying) > 0 {
 		if err != nil {
@@ -468,10 +489,41 @@ func isFailure(err error) bool {
 }
 
 // run runs one operation in the open batch.
-func (s *Store) run(c *call) error { return c.fn(s.cur.tx) }
+func (s *Store) run(c *call) (err error) {
+	defer s.catchDamage(&err)
+	return c.fn(s.cur.tx)
+}
+
+// flush is bt.flush, commit tx.Commit and rollback tx.Rollback, each
+// turning a panic in bbolt into ErrDamaged (damage.go). A commit that
+// panicked is rolled back, so the write lock is free again.
+func (s *Store) flush(bt *batch) (err error) {
+	defer s.catchDamage(&err)
+	return bt.flush()
+}
+
+func (s *Store) commit(tx *bolt.Tx) (err error) {
+	defer func() {
+		if errors.Is(err, ErrDamaged) {
+			s.rollback(tx)
+		}
+	}()
+	defer s.catchDamage(&err)
+	return tx.Commit()
+}
+
+func (s *Store) rollback(tx *bolt.Tx) {
+	var err error
+	defer s.catchDamage(&err)
+	_ = tx.Rollback()
+}
 
 // runAlone runs c in a transaction of its own (after its batch failed).
 func (s *Store) runAlone(c *call) {
+	if d := s.refuseDamaged(); d != nil {
+		c.done <- d
+		return
+	}
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		c.done <- fmt.Errorf("queue: begin: %w", err)
@@ -479,18 +531,18 @@ func (s *Store) runAlone(c *call) {
 	}
 	s.cur = s.newBatch(tx)
 	defer func() { s.cur = nil }()
-	opErr := c.fn(tx)
+	opErr := s.run(c)
 	if isFailure(opErr) {
-		_ = tx.Rollback()
+		s.rollback(tx)
 		c.done <- opErr
 		return
 	}
-	if err := s.cur.flush(); err != nil {
-		_ = tx.Rollback()
+	if err := s.flush(s.cur); err != nil {
+		s.rollback(tx)
 		c.done <- err
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		c.done <- fmt.Errorf("queue: commit: %w", err)
 		return
 	}

@@ -29,6 +29,9 @@ func (s *Store) Create(ctx context.Context, c pos.Checkout) (_ pos.Checkout, exi
 	if err := validateNew(&c); err != nil {
 		return pos.Checkout{}, false, err
 	}
+	if err := s.refuseDamaged(); err != nil {
+		return pos.Checkout{}, false, err
+	}
 	// Everything but the sequence number is settled and encoded here, in
 	// the caller's goroutine, so the committer only does the puts.
 	now := s.now()

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,9 +109,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	wal     *wal         // the accept log; nil with Options.NoAcceptLog
-	cur     *batch       // the committer's open transaction; only the committer touches it
-	batches atomic.Int64 // transactions the committer ran, and the calls in them
+	wal     *wal                  // the accept log; nil with Options.NoAcceptLog
+	damaged atomic.Pointer[error] // set when bbolt met a damaged page (damage.go)
+	cur     *batch                // the committer's open transaction; only the committer touches it
+	batches atomic.Int64          // transactions the committer ran, and the calls in them
 	batched atomic.Int64
 }
 
@@ -139,8 +141,22 @@ var (
 // up to Options.LockTimeout for the file lock and fails with an error
 // matching ErrLocked when another process holds it, or ErrSchema when the
 // file is from a newer posbridge.
-func Open(path string, opt Options) (*Store, error) {
+func Open(path string, opt Options) (s *Store, err error) {
 	opt = opt.withDefaults()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	s = &Store{path: path, opt: opt}
+	opening := s
+	// A damaged page met while opening closes the file before the error
+	// is returned (catchDamage, deferred last, runs first).
+	defer func() {
+		if errors.Is(err, ErrDamaged) {
+			if opening.db != nil {
+				_ = opening.db.Close()
+			}
+			s = nil
+		}
+	}()
+	defer opening.catchDamage(&err)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      opt.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
@@ -151,14 +167,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
-	s := &Store{
-		db:        db,
-		path:      path,
-		opt:       opt,
-		reqs:      make(chan *call, opt.MaxBatch),
-		closing:   make(chan struct{}),
-		committed: make(chan struct{}),
-	}
+	s.db, s.reqs, s.closing, s.committed = db, make(chan *call, opt.MaxBatch), make(chan struct{}), make(chan struct{})
 	if err := db.Update(s.initSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: database %s: %w", path, err)
@@ -279,7 +288,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 // viewApplied is view without the wait: it sees the checkouts applied
 // from the accept log, not those still only in it (which Applied signals
 // when they are).
-func (s *Store) viewApplied(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+func (s *Store) viewApplied(ctx context.Context, fn func(tx *bolt.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -288,5 +297,7 @@ func (s *Store) viewApplied(ctx context.Context, fn func(tx *bolt.Tx) error) err
 	if s.closed {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.catchDamage(&err)
 	return s.db.View(fn)
 }

@@ -407,6 +407,16 @@ func (w *wal) giveBack(es []*walEntry, err error) {
 	w.advance = make(chan struct{})
 }
 
+// applyFailed records that applying cannot go on (a damaged file), so
+// that reads waiting for the log return err.
+func (w *wal) applyFailed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applyErr = err
+	close(w.advance)
+	w.advance = make(chan struct{})
+}
+
 // appliedTo records a committed transaction that applied through seq.
 func (w *wal) appliedTo(seq uint64) {
 	w.mu.Lock()

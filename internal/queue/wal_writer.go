@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -107,6 +108,7 @@ func (in *walInbox) close() {
 // flushes it.
 func (w *wal) loop() {
 	defer close(w.exited)
+	debug.SetPanicOnFault(true) // a fault reading the mapped file is a damaged page (damage.go)
 	in := &w.inbox
 	maxBatch := w.s.opt.MaxBatch
 	calls := make([]*walCall, 0, maxBatch)
@@ -267,7 +269,8 @@ func (g *walGroup) add(c *walCall) error {
 // lookup finds a checkout by idempotency key: logged ones first, then
 // the database. The applied entries were forgotten before the read
 // transaction began, so every key is in one of the two.
-func (g *walGroup) lookup(key string) (*record, error) {
+func (g *walGroup) lookup(key string) (_ *record, err error) {
+	defer g.w.s.catchDamage(&err)
 	if e := g.w.pending[key]; e != nil {
 		return e.rec, nil
 	}
