@@ -1,12 +1,10 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestDamagedDatabaseRefusesAndSaysWhy: a database page bbolt cannot read
@@ -49,21 +48,7 @@ func TestDamagedDatabaseRefusesAndSaysWhy(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(raw, []byte(victim.TillRef))
-	if at < 0 {
-		t.Fatal("the victim's record is not in the file")
-	}
-	page := at / os.Getpagesize() * os.Getpagesize()
-	for i := page + 16; i < page+16+256; i++ {
-		raw[i] = 0xff
-	}
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.GarblePageHolding(t, path, []byte(victim.TillRef))
 
 	s := startStack(t, func(o *demo.Options) { o.DataDir = dataDir })
 	var eb struct {

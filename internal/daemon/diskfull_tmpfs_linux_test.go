@@ -7,29 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
-
-// mountTinyDisk mounts a 4 MiB tmpfs for the test's data_dir (root only:
-// skipped elsewhere) and unmounts it when the test ends.
-func mountTinyDisk(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // TestDiskFullCreateIsUnavailable: on a full disk a create was a 500
 // "internal error" and /v1/status said accepting: true, queued: 0. Now,
@@ -40,7 +24,7 @@ func mountTinyDisk(t *testing.T) string {
 // too. Once space is freed the bridge recovers by itself: status and
 // /readyz say accepting, and the refused key is accepted.
 func TestDiskFullCreateIsUnavailable(t *testing.T) {
-	disk := mountTinyDisk(t)
+	disk := testutil.MountTinyDisk(t, "4m")
 	s := startStack(t, func(o *demo.Options) { o.DataDir = filepath.Join(disk, "data") })
 	type status struct {
 		Accepting  bool      `json:"accepting"`
@@ -73,16 +57,7 @@ func TestDiskFullCreateIsUnavailable(t *testing.T) {
 	if st := getStatus(); st.Queued != 1 || !st.CountsAsOf.IsZero() {
 		t.Fatalf("/v1/status before the disk is full: %+v", st)
 	}
-	filler, err := os.Create(filepath.Join(disk, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for buf := make([]byte, 64<<10); ; {
-		if _, err := filler.Write(buf); err != nil {
-			break
-		}
-	}
-	filler.Close()
+	testutil.FillDisk(t, disk)
 
 	// The accept log has room left in its file: creates go on until it
 	// must grow.

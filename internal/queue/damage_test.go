@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,21 +32,7 @@ func damagedStore(t *testing.T, n, victim int) (*queue.Store, []string, *testuti
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(raw, []byte(walReq(victim).TillRef))
-	if at < 0 {
-		t.Fatalf("checkout %d's record not found in the file", victim)
-	}
-	page := at / os.Getpagesize() * os.Getpagesize()
-	for i := page + 16; i < page+16+256; i++ { // the page's first 16 element headers
-		raw[i] = 0xff
-	}
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.GarblePageHolding(t, path, []byte(walReq(victim).TillRef))
 	var logs testutil.SyncBuffer
 	s, err = queue.Open(path, queue.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

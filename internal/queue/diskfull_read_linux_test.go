@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/testutil"
 )
 
 // TestReadRetriesApplyAfterDiskFull: with the database on a 4 MiB tmpfs
@@ -19,31 +20,13 @@ import (
 // made the committer apply. Now a read that finds the apply failed asks
 // for one more try and answers with its outcome.
 func TestReadRetriesApplyAfterDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := testutil.MountTinyDisk(t, "4m")
 	s := MustOpenPath(t, filepath.Join(dir, "queue.db"), queue.Options{})
 	ctx := context.Background()
 	if _, _, err := s.Create(ctx, walReq(0)); err != nil {
 		t.Fatal(err)
 	}
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for buf := make([]byte, 64<<10); ; {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	filler := testutil.FillDisk(t, dir)
 
 	// Accept until the database cannot take them (or the log is full).
 	var readErr error
