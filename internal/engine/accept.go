@@ -55,7 +55,7 @@ func (e *Engine) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Check
 			return pos.Checkout{}, false, err
 		}
 	}
-	now := e.now()
+	now, mono, shift := e.clk.read()
 	c, existing, err := e.store.Create(ctx, pos.Checkout{
 		IdempotencyKey: req.IdempotencyKey,
 		RequestHash:    hash,
@@ -75,6 +75,11 @@ func (e *Engine) Create(ctx context.Context, req pos.CheckoutRequest) (pos.Check
 		return pos.Checkout{}, false, fmt.Errorf("engine: create: %w", err)
 	}
 	if !existing {
+		if shift != 0 {
+			// Its deadline is stored on a clock that jumped since the
+			// engine started: keep it on the monotonic clock (clock.go).
+			e.track.update(c.ID, func(t *tracked) { t.deadline = mono + deadline })
+		}
 		e.notify.publish(c)
 		if e.store.Applied() == nil {
 			e.kick()
@@ -211,6 +216,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 				c.CancelRequested, c.CancelRequestedAt, c.NextAttemptAt = true, e.now(), e.now()
 				return nil
 			})
+			if err == nil {
+				e.noteRetry(c.ID, 0) // due now: the submitter looks it up
+			}
 			e.kick()
 		case pos.StateSubmitting, pos.StateSent, pos.StateOnTerminal:
 			if c.CancelRequested {
@@ -221,6 +229,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (pos.Checkout, error) {
 				return nil
 			})
 			if err == nil && c.State != pos.StateSubmitting {
+				e.noteGrace(c.ID)
 				// In the background: the request is stored, and a
 				// terminal that does not answer must not hold up the
 				// till's call (its answer would not change this one).

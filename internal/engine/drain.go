@@ -22,27 +22,38 @@ func (e *Engine) dispatchLoop() {
 	if e.opts.DrainRate > 0 {
 		interval = time.Duration(float64(time.Second) / e.opts.DrainRate)
 	}
-	var nextSlot time.Time
+	var nextSlot time.Duration // on the monotonic clock
 	for e.ctx.Err() == nil {
 		if !e.health.isOnline() {
 			// The probe loop kicks when the gateway answers again.
 			e.idle(0)
 			continue
 		}
-		if p := time.Unix(0, e.pauseUntil.Load()); e.now().Before(p) {
-			e.sleep(p.Sub(e.now()))
+		if left := e.pauseLeft(); left > 0 {
+			e.sleep(left)
 			continue
 		}
-		now := e.now()
+		now, mono, _ := e.clk.read()
 		horizon := now
-		if e.takeRecover() {
+		// After a jump of the wall clock the due index's times are in
+		// more than one frame: read past all of them, and let the
+		// back-offs this process set decide on the monotonic clock.
+		jumped := e.clk.state().absSum
+		if jumped != 0 {
+			horizon = now.Add(jumped + e.opts.BackoffMax + time.Minute)
+		}
+		recovering := e.takeRecover()
+		if recovering {
 			// The link is back: start every terminal's head now, whatever
 			// back-off the outage gave it.
-			horizon = now.Add(e.opts.BackoffMax + time.Minute)
+			horizon = maxTime(horizon, now.Add(e.opts.BackoffMax+time.Minute))
 		}
 		e.mu.Lock()
 		n := len(e.inflight) + len(e.pushing) + e.opts.Workers
 		e.mu.Unlock()
+		if jumped != 0 {
+			n += e.opts.Workers // some may be backing off still
+		}
 		batch, err := e.store.DueRefs(e.ctx, horizon, n)
 		if err != nil {
 			if e.ctx.Err() == nil {
@@ -52,7 +63,16 @@ func (e *Engine) dispatchLoop() {
 			continue
 		}
 		started, busy := 0, 0
+		var notYet time.Duration // the soonest back-off not yet over (jumped only)
 		for _, ref := range batch {
+			if jumped != 0 && !recovering {
+				if at := e.track.get(ref.ID).retry; at > mono {
+					if notYet == 0 || at-mono < notYet {
+						notYet = at - mono
+					}
+					continue
+				}
+			}
 			if !e.claim(ref.TerminalID) {
 				busy++
 				continue
@@ -64,14 +84,14 @@ func (e *Engine) dispatchLoop() {
 				return
 			}
 			if interval > 0 {
-				if wait := nextSlot.Sub(e.now()); wait > 0 && !e.sleep(wait) {
+				if wait := nextSlot - e.clk.mono(); wait > 0 && !e.sleep(wait) {
 					<-sem
 					e.release(ref.TerminalID)
 					return
 				}
-				nextSlot = maxTime(e.now(), nextSlot).Add(interval)
+				nextSlot = max(e.clk.mono(), nextSlot) + interval
 			}
-			if !e.health.isOnline() || e.now().UnixNano() < e.pauseUntil.Load() {
+			if !e.health.isOnline() || e.paused() {
 				<-sem
 				e.release(ref.TerminalID)
 				break
@@ -101,6 +121,12 @@ func (e *Engine) dispatchLoop() {
 			continue
 		}
 		switch at, ok, err := e.store.NextDue(e.ctx); {
+		case jumped != 0:
+			// The index's times no longer say when: look again soon.
+			if notYet <= 0 || notYet > time.Second {
+				notYet = time.Second
+			}
+			e.idle(notYet)
 		case err != nil || busy > 0 || !ok:
 			// Wait for new work or a submission finishing.
 			e.idle(time.Second)
@@ -192,7 +218,7 @@ func (e *Engine) reread(ctx context.Context, c pos.Checkout) (pos.Checkout, bool
 // attempt may have reached Hesabe, then the deadline check, then the send.
 func (e *Engine) process(c pos.Checkout) {
 	ctx := e.ctx
-	if c.Attempts == 0 && (c.CancelRequested || !e.now().Before(c.Deadline)) {
+	if c.Attempts == 0 && (c.CancelRequested || e.pastDeadline(c)) {
 		// Never sent: it ends here without the gateway.
 		e.finishUnsent(ctx, c)
 		return
@@ -243,7 +269,7 @@ func (e *Engine) process(c pos.Checkout) {
 		}
 		c = cur
 	}
-	if c.CancelRequested || !e.now().Before(c.Deadline) {
+	if c.CancelRequested || e.pastDeadline(c) {
 		e.finishUnsent(ctx, c)
 		return
 	}
@@ -256,7 +282,7 @@ func (e *Engine) submit(ctx context.Context, c pos.Checkout) {
 	// the client has to log in again first: the call ends at the deadline
 	// (an answer that was on its way then is ambiguous, and the look-up
 	// that follows adopts or expires it).
-	timeout := min(e.opts.CallTimeout, c.Deadline.Sub(e.now()))
+	timeout := min(e.opts.CallTimeout, e.deadlineLeft(c))
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	inv, err := e.gw.CreatePOSInvoice(cctx, e.invoiceRequest(c))
 	cancel()
@@ -322,9 +348,11 @@ func (e *Engine) adopt(ctx context.Context, c pos.Checkout, inv *hesabe.POSInvoi
 	case sent.CancelRequested:
 		// The till canceled it while it was being sent (or before its
 		// look-up found it): never shown on the terminal, taken off it.
+		// Its cancel grace begins now (graceStart).
+		e.noteGrace(sent.ID)
 		e.cancelOnTerminal(sent)
 		return
-	case !e.now().Before(sent.Deadline):
+	case e.pastDeadline(sent):
 		// Past its deadline (found by a look-up, or a create answered
 		// late): never shown on the terminal again, taken off it now.
 		e.deadlinePassed(ctx, sent)
@@ -419,7 +447,7 @@ func (e *Engine) pushWhenFree(c pos.Checkout) {
 			return
 		}
 		cur, err := e.store.Get(e.ctx, c.ID)
-		if err != nil || cur.State != pos.StateSent || cur.CancelRequested || !e.now().Before(cur.Deadline) {
+		if err != nil || cur.State != pos.StateSent || cur.CancelRequested || e.pastDeadline(cur) {
 			return // it moved on (acknowledged, paid, canceled, expiring), or cannot be read: Hesabe pushes too
 		}
 		c = cur
@@ -463,6 +491,11 @@ func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, wh
 		c.NextAttemptAt = e.now().Add(delay)
 		return nil
 	})
+	if err == nil {
+		// The stored time is the wall clock's; should it jump, the
+		// dispatcher goes by this.
+		e.noteRetry(c.ID, e.clk.mono()+delay)
+	}
 	e.logMoveErr("schedule retry", c, err)
 }
 
@@ -473,7 +506,7 @@ func (e *Engine) retryLater(ctx context.Context, c pos.Checkout, cause error, wh
 // every later one, also the next call of a submission under way, waits
 // for the pause to end (awaitPause).
 func (e *Engine) pause(d time.Duration, inARow int) {
-	until := e.now().Add(d).UnixNano()
+	until := int64(e.clk.mono() + d)
 	for {
 		old := e.pauseUntil.Load()
 		if old >= until {
@@ -494,7 +527,7 @@ func (e *Engine) pause(d time.Duration, inARow int) {
 // answered any other call waits like the dispatcher does.
 func (e *Engine) awaitPause(ctx context.Context) (waited bool, _ error) {
 	for {
-		d := time.Duration(e.pauseUntil.Load() - e.now().UnixNano())
+		d := time.Duration(e.pauseUntil.Load()) - e.clk.mono()
 		if d <= 0 {
 			return waited, ctx.Err()
 		}
@@ -510,17 +543,17 @@ func (e *Engine) awaitPause(ctx context.Context) (waited bool, _ error) {
 }
 
 // paused reports whether a 429's pause is under way.
-func (e *Engine) paused() bool { return e.now().UnixNano() < e.pauseUntil.Load() }
+func (e *Engine) paused() bool { return int64(e.clk.mono()) < e.pauseUntil.Load() }
 
 // pauseLeft is how long the current pause still lasts (0: none).
 func (e *Engine) pauseLeft() time.Duration {
-	return max(time.Duration(e.pauseUntil.Load()-e.now().UnixNano()), 0)
+	return max(time.Duration(e.pauseUntil.Load())-e.clk.mono(), 0)
 }
 
 // pausedUntil is when the current pause ends (zero: none).
 func (e *Engine) pausedUntil() time.Time {
-	if p := e.pauseUntil.Load(); p > e.now().UnixNano() {
-		return time.Unix(0, p)
+	if left := e.pauseLeft(); left > 0 {
+		return e.now().Add(left)
 	}
 	return time.Time{}
 }

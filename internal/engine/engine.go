@@ -229,6 +229,8 @@ type Engine struct {
 	events [eventShards]chan queuedEvent // by terminal
 
 	health health
+	clk    *clock     // wall clock for stamps, monotonic for durations (clock.go)
+	track  trackTable // stored times learned on the monotonic clock after a jump
 	rl     rateLimit
 	notify notifier
 	reqs   requestState
@@ -247,7 +249,7 @@ type Engine struct {
 	latePaid      atomic.Int64
 	droppedEvents atomic.Int64
 	lastCounts    atomic.Pointer[storeCounts] // the last counters read, for Status while the store cannot be read
-	pauseUntil    atomic.Int64                // unix nanos: a 429 pauses every call to Hesabe
+	pauseUntil    atomic.Int64                // monotonic nanos (clock.mono): a 429 pauses every call to Hesabe
 }
 
 // New returns an engine over store (which the caller opens and closes) and
@@ -278,6 +280,12 @@ func New(store *queue.Store, gw Gateway, opts Options) *Engine {
 		for _, t := range opts.Terminals {
 			e.terms[t] = true
 		}
+	}
+	e.clk = newClock(opts.Now)
+	e.clk.onJump = func(size time.Duration, at time.Time) {
+		e.log.Warn("system clock jumped; deadlines, back-off and polling keep counting real time",
+			"by", size.Round(time.Millisecond).String(), "now", at)
+		e.kick() // the dispatcher's due times are read on the new clock
 	}
 	e.health.init(e)
 	e.notify.init()
@@ -461,6 +469,15 @@ type Status struct {
 	StoreError string
 	// CountsAt is when the counters were read.
 	CountsAt time.Time
+	// ClockJumps counts the changes of the system clock the engine saw
+	// (the wall clock moved by more than 2 s against the monotonic
+	// clock: NTP stepping it, someone setting it); LastClockJump is the
+	// last one's size (negative: set back) and LastClockJumpAt the wall
+	// clock just after it. Deadlines, back-off and polling keep counting
+	// real time across a jump; stored and shown times follow the clock.
+	ClockJumps      int64
+	LastClockJump   time.Duration
+	LastClockJumpAt time.Time
 }
 
 // storeCounts is what Status last read from the store.
@@ -477,6 +494,10 @@ func (e *Engine) Status() Status {
 	st.Online, st.LastGatewayOK, st.LastGatewaySuccess, st.OfflineSince = hs.online, hs.lastOK, hs.lastSuccess, hs.offlineSince
 	st.LastGatewayError, st.LastGatewayErrorAt, st.GatewayRefused = hs.lastErr, hs.lastErrAt, hs.refused
 	st.PausedUntil = e.pausedUntil()
+	e.clk.read() // a jump since the last reading is counted now
+	if n, last := e.clockJumps(); last != nil {
+		st.ClockJumps, st.LastClockJump, st.LastClockJumpAt = n, last.Size, last.At
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := e.store.Stats(ctx)
@@ -500,7 +521,12 @@ func (e *Engine) Status() Status {
 // Online reports whether the gateway answered the last call.
 func (e *Engine) Online() bool { return e.health.isOnline() }
 
-func (e *Engine) now() time.Time { return e.opts.Now() }
+// now is the wall clock (without a monotonic reading), for what is
+// stored and shown; each reading also looks for a jump (clock.go).
+func (e *Engine) now() time.Time {
+	w, _, _ := e.clk.read()
+	return w
+}
 
 // kick wakes the dispatcher (never blocks).
 func (e *Engine) kick() {
@@ -561,6 +587,9 @@ func hasState(list []pos.State, s pos.State) bool {
 
 func (e *Engine) publish(c pos.Checkout) {
 	e.notify.publish(c)
+	if c.State.Final() {
+		e.track.drop(c.ID)
+	}
 	if c.State.Final() || c.State == pos.StateQueued {
 		e.kick() // a terminal may be free, or a checkout due
 	}

@@ -37,6 +37,7 @@ type health struct {
 	mu           sync.Mutex
 	online       bool
 	lastOK       time.Time // the last answer, refusals included
+	okMono       time.Duration
 	lastSuccess  time.Time // the last call that succeeded ("not found" included)
 	lastErr      string
 	lastErrAt    time.Time
@@ -48,6 +49,7 @@ type health struct {
 type healthSnapshot struct {
 	online       bool
 	lastOK       time.Time
+	okMono       time.Duration // lastOK on the monotonic clock
 	lastSuccess  time.Time
 	lastErr      string
 	lastErrAt    time.Time
@@ -63,7 +65,7 @@ func (h *health) init(e *Engine) {
 func (h *health) snapshot() healthSnapshot {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return healthSnapshot{online: h.online, lastOK: h.lastOK, lastSuccess: h.lastSuccess,
+	return healthSnapshot{online: h.online, lastOK: h.lastOK, okMono: h.okMono, lastSuccess: h.lastSuccess,
 		lastErr: h.lastErr, lastErrAt: h.lastErrAt, refused: h.refused, offlineSince: h.offlineSince}
 }
 
@@ -101,7 +103,7 @@ func (h *health) succeeded() {
 func (h *health) ok() {
 	h.mu.Lock()
 	was := h.online
-	h.online, h.lastOK, h.offlineSince = true, h.e.now(), time.Time{}
+	h.online, h.lastOK, h.okMono, h.offlineSince = true, h.e.now(), h.e.clk.mono(), time.Time{}
 	h.mu.Unlock()
 	if !was {
 		h.e.log.Info("gateway reachable again; draining stored checkouts")
@@ -261,7 +263,7 @@ func (e *Engine) probeLoop() {
 		case <-t.C:
 		}
 		hs := e.health.snapshot()
-		if (!hs.online || e.now().Sub(hs.lastOK) >= e.opts.IdleProbe) && !e.paused() {
+		if (!hs.online || e.clk.mono()-hs.okMono >= e.opts.IdleProbe) && !e.paused() {
 			e.probe()
 		}
 	}

@@ -98,8 +98,15 @@ func (n *notifier) init() {
 func (n *notifier) publish(c pos.Checkout) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	// Only subscribers see the changes themselves (a Wait reads the store
-	// when woken), so without any there is nothing to keep in order.
+	// A Wait reads the store when woken, so it is woken whatever the
+	// order (a clock set back can stamp a newer change with an earlier
+	// UpdatedAt).
+	for ch := range n.waiters[c.ID] {
+		close(ch)
+	}
+	delete(n.waiters, c.ID)
+	// Only subscribers see the changes themselves, so without any there
+	// is nothing to keep in order.
 	if len(n.subs) > 0 && !n.fresh(c) {
 		n.stale.Add(1)
 		return
@@ -111,10 +118,6 @@ func (n *notifier) publish(c pos.Checkout) {
 			n.dropped.Add(1)
 		}
 	}
-	for ch := range n.waiters[c.ID] {
-		close(ch)
-	}
-	delete(n.waiters, c.ID)
 }
 
 // watch registers interest in the next change of id. The returned channel
@@ -185,10 +188,13 @@ func (e *Engine) Subscribe() (<-chan pos.Checkout, func()) {
 	}
 }
 
-// Wait returns checkout id once its UpdatedAt is after since, or the
-// current checkout (and no error) when ctx ends or the engine closes. It
-// sleeps on the engine's change notifications, never polls.
+// Wait returns checkout id once its UpdatedAt is after since, or once it
+// changed while Wait waited (after the system clock was set back, a
+// change can carry an UpdatedAt before since), or the current checkout
+// (and no error) when ctx ends or the engine closes. It sleeps on the
+// engine's change notifications, never polls.
 func (e *Engine) Wait(ctx context.Context, id string, since time.Time) (pos.Checkout, error) {
+	var seen *pos.Checkout // as read before the last wait
 	for {
 		ch, stop := e.notify.watch(id)
 		c, err := e.store.Get(ctx, id)
@@ -200,10 +206,12 @@ func (e *Engine) Wait(ctx context.Context, id string, since time.Time) (pos.Chec
 			}
 			return c, err
 		}
-		if c.UpdatedAt.After(since) || e.closed.Load() {
+		if c.UpdatedAt.After(since) || e.closed.Load() ||
+			seen != nil && (!c.UpdatedAt.Equal(seen.UpdatedAt) || len(c.History) != len(seen.History)) {
 			stop()
 			return c, nil
 		}
+		seen = &c
 		select {
 		case <-ch:
 			stop()

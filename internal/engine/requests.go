@@ -425,7 +425,7 @@ func (e *Engine) gatewayBusy(gw string) bool {
 // gatewayOpen: the gateway is not held back (a Hesabe request also waits
 // while the checkout engine sees Hesabe offline or paused by a 429).
 func (e *Engine) gatewayOpen(gw string, now time.Time) bool {
-	if gw == GatewayHesabe && (!e.health.isOnline() || now.UnixNano() < e.pauseUntil.Load()) {
+	if gw == GatewayHesabe && (!e.health.isOnline() || e.paused()) {
 		return false
 	}
 	e.reqs.mu.Lock()

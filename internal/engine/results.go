@@ -16,7 +16,7 @@ type lateWatch struct {
 	ID            string
 	InvoiceID     int64
 	TransactionID string
-	Until         time.Time
+	Until         time.Duration // on the monotonic clock (clock.mono)
 }
 
 // maxLateWatch bounds the late-payment watch list (memory stays flat).
@@ -35,7 +35,7 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 		e.log.Info("reconciled: invoice found at the gateway; adopted", "checkout", c.ID, "invoice", inv.ID)
 		e.adopt(ctx, c, inv, "reconciled: invoice found at the gateway; adopted")
 	case absent(err):
-		if c.CancelRequested || !e.now().Before(c.Deadline) {
+		if c.CancelRequested || e.pastDeadline(c) {
 			e.finishUnsent(ctx, c)
 			return
 		}
@@ -43,6 +43,9 @@ func (e *Engine) reconcileStartup(ctx context.Context, c pos.Checkout) {
 			c.NextAttemptAt = e.now()
 			return nil
 		})
+		if merr == nil {
+			e.noteRetry(c.ID, 0) // due now
+		}
 		e.logMoveErr("requeue after reconcile", c, merr)
 	default:
 		e.retryLater(ctx, c, err, "outcome unknown after restart; look-up failed")
@@ -160,7 +163,7 @@ func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
 		}
 		// Without a fresh "still pending" from the gateway nothing is
 		// given up: the checkout may be paid.
-		if !c.CancelRequested && !e.now().Before(c.Deadline) {
+		if !c.CancelRequested && e.pastDeadline(c) {
 			e.deadlinePassed(ctx, c)
 		}
 		return
@@ -169,9 +172,8 @@ func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
 		e.applyGateway(ctx, c, inv)
 		return
 	}
-	now := e.now()
 	switch {
-	case c.CancelRequested && now.Sub(graceStart(c)) >= e.opts.CancelGrace:
+	case c.CancelRequested && e.graceOver(c):
 		reason := fmt.Sprintf("the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
 		if !c.Deadline.After(c.CancelRequestedAt) {
 			reason = fmt.Sprintf("not paid by its deadline; the terminal did not confirm the cancel within %s", e.opts.CancelGrace)
@@ -184,10 +186,10 @@ func (e *Engine) follow(ctx context.Context, c pos.Checkout) {
 			e.logMoveErr("expire unconfirmed checkout", c, err)
 			return
 		}
-		e.watchLate(exp)
+		e.watchLate(exp, e.opts.LateWindow)
 		e.log.Warn("checkout expired at the terminal without confirmation; watching for a late payment",
 			"checkout", c.ID, "invoice", c.InvoiceID)
-	case !c.CancelRequested && !now.Before(c.Deadline):
+	case !c.CancelRequested && e.pastDeadline(c):
 		e.deadlinePassed(ctx, c)
 	}
 }
@@ -225,6 +227,7 @@ func (e *Engine) deadlinePassed(ctx context.Context, c pos.Checkout) {
 		e.logMoveErr("request cancel at deadline", c, err)
 		return
 	}
+	e.noteGrace(c2.ID)
 	e.cancelOnTerminal(c2)
 }
 
@@ -293,8 +296,9 @@ func (e *Engine) recordLatePaid(ctx context.Context, c pos.Checkout, res *pos.Re
 	return nil
 }
 
-// watchLate adds c to the watch list; false when the list is full.
-func (e *Engine) watchLate(c pos.Checkout) bool {
+// watchLate adds c to the watch list for left more (real) time; false
+// when the list is full.
+func (e *Engine) watchLate(c pos.Checkout, left time.Duration) bool {
 	if c.InvoiceID == 0 {
 		return true
 	}
@@ -304,7 +308,7 @@ func (e *Engine) watchLate(c pos.Checkout) bool {
 		e.log.Warn("late-payment watch list full; not watching", "checkout", c.ID)
 		return false
 	}
-	e.late[c.ID] = lateWatch{ID: c.ID, InvoiceID: c.InvoiceID, TransactionID: c.TransactionID, Until: c.UpdatedAt.Add(e.opts.LateWindow)}
+	e.late[c.ID] = lateWatch{ID: c.ID, InvoiceID: c.InvoiceID, TransactionID: c.TransactionID, Until: e.clk.mono() + left}
 	return true
 }
 
@@ -333,7 +337,8 @@ const lateLoadPage = 1000
 // a time: most are paid or declined, and the expired ones among them may
 // come after any number of those.
 func (e *Engine) loadLate(ctx context.Context) error {
-	since := e.now().Add(-e.opts.LateWindow)
+	now := e.now()
+	since := now.Add(-e.opts.LateWindow)
 	var prev map[string]bool // the previous page, which the next one may overlap
 	for {
 		list, err := e.store.Finished(ctx, since, lateLoadPage)
@@ -348,7 +353,7 @@ func (e *Engine) loadLate(ctx context.Context) error {
 				continue
 			}
 			fresh++
-			if c.State == pos.StateExpired && c.InvoiceID != 0 && !e.watchLate(c) {
+			if c.State == pos.StateExpired && c.InvoiceID != 0 && !e.watchLate(c, c.UpdatedAt.Add(e.opts.LateWindow).Sub(now)) {
 				return nil // the watch list is full (logged)
 			}
 		}
@@ -377,12 +382,12 @@ func (e *Engine) pollLate(ctx context.Context, sem chan struct{}) {
 		list = append(list, w)
 	}
 	e.mu.Unlock()
-	now := e.now()
+	now := e.clk.mono()
 	for _, w := range list {
 		if ctx.Err() != nil || e.paused() {
 			return
 		}
-		if now.After(w.Until) {
+		if now > w.Until {
 			e.unwatchLate(w.ID)
 			continue
 		}
@@ -413,10 +418,12 @@ func (e *Engine) pollLateOne(ctx context.Context, w lateWatch) {
 // with earlier attempts is left to the submitter, which looks it up first.
 func (e *Engine) deadlineLoop() {
 	for e.ctx.Err() == nil {
+		e.clk.resync()
 		e.expireDue(e.ctx)
 		wait := time.Second
 		if at, ok, err := e.store.NextDeadline(e.ctx); err == nil && ok {
-			if d := at.Sub(e.now()); d > 0 && d < wait {
+			w, _, shift := e.clk.read()
+			if d := untilStored(at, w, shift); d > 0 && d < wait {
 				wait = d
 			}
 		}
@@ -425,7 +432,10 @@ func (e *Engine) deadlineLoop() {
 }
 
 func (e *Engine) expireDue(ctx context.Context) {
-	list, err := e.store.Expiring(ctx, e.now(), 1024)
+	// The deadline index holds wall-clock times; after a jump, read past
+	// every frame and decide on each checkout's own (deadlineLeft).
+	w, _, _ := e.clk.read()
+	list, err := e.store.Expiring(ctx, w.Add(e.clk.state().absSum), 1024)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("reading expiring checkouts failed", "err", err)
@@ -433,6 +443,9 @@ func (e *Engine) expireDue(ctx context.Context) {
 		return
 	}
 	for _, c := range list {
+		if !e.pastDeadline(c) {
+			continue
+		}
 		switch {
 		case c.State == pos.StateQueued && c.Attempts == 0:
 			e.finishUnsent(ctx, c)
@@ -444,11 +457,18 @@ func (e *Engine) expireDue(ctx context.Context) {
 	}
 }
 
+// pruneEvery is how often pruneLoop runs (tests shorten it).
+var pruneEvery = 5 * time.Minute
+
 // pruneLoop removes checkouts past the store's retention.
 func (e *Engine) pruneLoop() {
-	for e.sleep(5 * time.Minute) {
+	for e.sleep(pruneEvery) {
 		for {
-			n, more, err := e.store.Prune(e.ctx, e.now())
+			// A finished checkout is kept for the retention in real
+			// time: a clock set forward does not age it (nor its
+			// idempotency key) at once; one set back keeps it longer.
+			w, _, shift := e.clk.read()
+			n, more, err := e.store.Prune(e.ctx, w.Add(-(shift - e.clk.state().minShift)))
 			if err != nil {
 				if e.ctx.Err() == nil {
 					e.log.Error("prune failed", "err", err)
