@@ -281,15 +281,18 @@ func (e *Engine) finish(ctx context.Context, c pos.Checkout, to pos.State, reaso
 // till must learn the truth (expired → paid), loudly.
 func (e *Engine) recordLatePaid(ctx context.Context, c pos.Checkout, res *pos.Result) error {
 	res.Reason = "paid after the bridge had expired the checkout"
+	// Counted before the move publishes the change, so that whoever sees
+	// the checkout paid also finds it counted (taken back if it fails).
+	e.latePaid.Add(1)
 	_, err := e.move(ctx, c, pos.StatePaid, "late payment: "+res.Source+" reports paid after expiry", func(c *pos.Checkout) error {
 		c.Result = res
 		return nil
 	})
 	if err != nil {
+		e.latePaid.Add(-1)
 		e.logMoveErr("record late payment", c, err)
 		return err
 	}
-	e.latePaid.Add(1)
 	e.unwatchLate(c.ID)
 	e.log.Error("LATE PAYMENT: an expired checkout was paid; the till has been told (state paid)",
 		"checkout", c.ID, "invoice", c.InvoiceID, "amount", c.Amount, "terminal", c.TerminalID, "source", res.Source)
