@@ -24,6 +24,10 @@ func (e *Engine) dispatchLoop() {
 	}
 	var nextSlot time.Duration // on the monotonic clock
 	for e.ctx.Err() == nil {
+		if e.storeDamaged() {
+			e.sleep(damagedPause)
+			continue
+		}
 		if !e.health.isOnline() {
 			// The probe loop kicks when the gateway answers again.
 			e.idle(0)

@@ -247,6 +247,7 @@ type Engine struct {
 	offlineMu sync.Mutex // serializes accepts while offline (exact limits)
 
 	latePaid      atomic.Int64
+	damagedSaid   atomic.Bool // the log said the store's file is damaged
 	droppedEvents atomic.Int64
 	lastCounts    atomic.Pointer[storeCounts] // the last counters read, for Status while the store cannot be read
 	pauseUntil    atomic.Int64                // monotonic nanos (clock.mono): a 429 pauses every call to Hesabe
@@ -526,6 +527,25 @@ func (e *Engine) Online() bool { return e.health.isOnline() }
 func (e *Engine) now() time.Time {
 	w, _, _ := e.clk.read()
 	return w
+}
+
+// damagedPause is how long a loop rests between looks while the store's
+// file is damaged.
+const damagedPause = 10 * time.Second
+
+// storeDamaged reports whether the store met a damaged page
+// (queue.ErrDamaged): it then refuses every write until posbridge is
+// restarted on a repaired file, so the loops make no gateway call whose
+// outcome could not be recorded. The first time, it says so in the log.
+func (e *Engine) storeDamaged() bool {
+	if e.store.Damaged() == nil {
+		return false
+	}
+	if e.damagedSaid.CompareAndSwap(false, true) {
+		e.log.Error("the database file is damaged: the engine sends no checkout and records no result until posbridge "+
+			"is restarted on a repaired file (posbridge salvage; docs/troubleshooting.md)", "err", e.store.Damaged())
+	}
+	return true
 }
 
 // kick wakes the dispatcher (never blocks).

@@ -270,6 +270,10 @@ func (e *Engine) requestLoop() {
 	}
 	var lastPrune time.Time
 	for e.ctx.Err() == nil {
+		if e.storeDamaged() {
+			e.sleep(damagedPause)
+			continue
+		}
 		now := e.now()
 		if now.Sub(lastPrune) > time.Hour {
 			e.pruneRequests(e.ctx)

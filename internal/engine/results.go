@@ -74,7 +74,7 @@ func (e *Engine) pollEvery(round func(ctx context.Context, sem chan struct{})) {
 			return
 		case <-t.C:
 		}
-		if !e.paused() {
+		if !e.paused() && !e.storeDamaged() {
 			round(e.ctx, sem)
 		}
 	}
@@ -421,6 +421,10 @@ func (e *Engine) pollLateOne(ctx context.Context, w lateWatch) {
 // with earlier attempts is left to the submitter, which looks it up first.
 func (e *Engine) deadlineLoop() {
 	for e.ctx.Err() == nil {
+		if e.storeDamaged() {
+			e.sleep(damagedPause)
+			continue
+		}
 		e.clk.resync()
 		e.expireDue(e.ctx)
 		wait := time.Second
@@ -466,7 +470,7 @@ var pruneEvery = 5 * time.Minute
 // pruneLoop removes checkouts past the store's retention.
 func (e *Engine) pruneLoop() {
 	for e.sleep(pruneEvery) {
-		for {
+		for !e.storeDamaged() {
 			// A finished checkout is kept for the retention in real
 			// time: a clock set forward does not age it (nor its
 			// idempotency key) at once; one set back keeps it longer.
