@@ -478,6 +478,10 @@ func (d *Daemon) sources() diag.Sources {
 		Errors:    d.opts.Recent,
 		Ping:      d.links.ping,
 		Requests:  d.requestsSource(),
+		Clock: func() diag.ClockHealth {
+			st := d.engine.Status()
+			return diag.ClockHealth{Jumps: st.ClockJumps, Last: st.LastClockJump, LastAt: st.LastClockJumpAt}
+		},
 		Accepting: func() error {
 			noteDamage(&d.acceptErr, d.store.Damaged())
 			if p := d.acceptErr.Load(); p != nil {

@@ -149,6 +149,36 @@ type Sources struct {
 	// Accepting says why the bridge refuses every new checkout (its
 	// store cannot write them), nil when it accepts them.
 	Accepting func() error
+	// Clock is what the bridge saw of the system clock since start.
+	Clock func() ClockHealth
+}
+
+// ClockHealth counts the steps of the system clock since start (NTP
+// setting a wrong clock right, someone changing it by hand): the bridge
+// keeps deadlines and retries in real time across them, but a technician
+// should know, since timestamps before and after do not compare.
+type ClockHealth struct {
+	Jumps int64 `json:"jumps"`
+	// Last is the last step's size (negative: set back), LastAt the
+	// clock's reading just after it.
+	Last   time.Duration `json:"last_ns,omitempty"`
+	LastAt time.Time     `json:"last_at,omitzero"`
+}
+
+// clockCheck is the readiness line for the clock: shown only after a
+// step, and never failing (the bridge copes; the line is for the reader).
+func clockCheck(c ClockHealth) (Check, bool) {
+	if c.Jumps == 0 {
+		return Check{}, false
+	}
+	dir := "forward"
+	if c.Last < 0 {
+		dir = "back"
+	}
+	d := c.Last.Abs().Round(time.Second)
+	return Check{Name: "clock", OK: true, Detail: fmt.Sprintf("the system clock was set %s by %s at %s (%d step(s) since start); "+
+		"deadlines and retries are kept in real time, but log times before and after it do not compare",
+		dir, d, c.LastAt.Format(time.RFC3339), c.Jumps)}, true
 }
 
 // Options configures the endpoint.
@@ -355,6 +385,11 @@ func (s *Server) Ready(ctx context.Context) []Check {
 					c.Detail += "; " + t.LastError
 				}
 			}
+			checks = append(checks, c)
+		}
+	}
+	if s.src.Clock != nil {
+		if c, ok := clockCheck(s.src.Clock()); ok {
 			checks = append(checks, c)
 		}
 	}
