@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +58,20 @@ type Options struct {
 	// simulator, with no local link: results come from gateway polling.
 	// The load command uses them to spread checkouts.
 	ExtraTerminals int
+	// MQTTTerminals adds this many simulated terminals over MQTT (ids
+	// M0001…) beside the A99, known to the simulator.
+	MQTTTerminals int
+	// BrokerURL, when set, is an MQTT broker (tcp://127.0.0.1:PORT) the
+	// daemon and the simulated terminals use instead of the daemon's
+	// embedded one: the soak restarts it to drop every connection.
+	BrokerURL string
+	// TerminalBrokerURL, when set, is where the simulated MQTT terminals
+	// connect instead (a proxy to the broker that can cut them off).
+	TerminalBrokerURL string
+	// ReplugSerial makes the daemon open the serial terminal's pty through
+	// a symbolic link, so ReplugSerial can unplug it and plug in a new one
+	// at the same path.
+	ReplugSerial bool
 	// Configure may change the generated config before the daemon starts.
 	Configure func(*config.Config)
 	// Logger for the daemon (default: discard). LogLevel applies to it.
@@ -73,12 +89,26 @@ type Stack struct {
 	// ("" without one).
 	SerialPort string
 
+	simLog   *slog.Logger
 	tmpDir   string
+	linkDir  string // holds the serial terminal's link (ReplugSerial)
 	cancel   context.CancelFunc
+	runCtx   context.Context
 	wg       sync.WaitGroup
-	closers  []func() error
 	simErrMu sync.Mutex
 	simErrs  []error
+
+	termMu sync.Mutex
+	terms  map[string]*simTerm
+}
+
+// simTerm is one running simulated terminal.
+type simTerm struct {
+	done chan struct{}
+	// closePort closes the serial terminal's pty (both ends): nil for
+	// an MQTT terminal. next hands the serial terminal a new pty.
+	closePort func() error
+	next      chan io.ReadWriteCloser
 }
 
 // Start brings the stack up. Close it when done.
@@ -110,6 +140,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		simOpts.Merchants[0].Terminals = append(simOpts.Merchants[0].Terminals,
 			hesabe.Terminal{ID: int64(1000 + i), TerminalID: extra[i], TerminalName: "A99", PosType: 1, MerchantID: 84, MerchantCode: "842217"})
 	}
+	mqttExtra := make([]string, opts.MQTTTerminals)
+	for i := range mqttExtra {
+		mqttExtra[i] = fmt.Sprintf("M%04d", i+1)
+		simOpts.Merchants[0].Terminals = append(simOpts.Merchants[0].Terminals,
+			hesabe.Terminal{ID: int64(5000 + i), TerminalID: mqttExtra[i], TerminalName: "A99", PosType: 1, MerchantID: 84, MerchantCode: "842217"})
+	}
 	s.Sim, err = hesabesim.Start("127.0.0.1:0", simOpts)
 	if err != nil {
 		return nil, err
@@ -122,28 +158,47 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Username: m.Username, Password: config.Secret(m.Password), Timeout: config.Duration(10 * time.Second)}
 	cfg.API = config.Listener{Listen: pickAddr(opts.APIListen, "127.0.0.1:8470"), Token: config.Secret(s.Token)}
 	cfg.Diagnostics = config.Listener{Listen: pickAddr(opts.DiagListen, "127.0.0.1:8471"), Token: config.Secret(s.Token)}
-	cfg.MQTT.Embedded.Enabled = true
-	cfg.MQTT.Embedded.Listen = "127.0.0.1:0"
+	if opts.BrokerURL != "" {
+		cfg.MQTT.Broker = opts.BrokerURL
+	} else {
+		cfg.MQTT.Embedded.Enabled = true
+		cfg.MQTT.Embedded.Listen = "127.0.0.1:0"
+	}
 	cfg.Checkout.PollInterval = config.Duration(time.Second)
 	cfg.Checkout.DrainRate = 0
 	cfg.Terminals = []config.Terminal{{ID: MQTTTerminal, Name: "Lane 1 (simulated A99)", Link: "mqtt"}}
+	for _, id := range mqttExtra {
+		cfg.Terminals = append(cfg.Terminals, config.Terminal{ID: id, Name: "Simulated A99 " + id, Link: "mqtt"})
+	}
 	for _, id := range extra {
 		cfg.Terminals = append(cfg.Terminals, config.Terminal{ID: id, Link: "none"})
 	}
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	s.terms = make(map[string]*simTerm)
 	var serialTerm *termsim.Config
+	var serialClose func() error
 	if !opts.NoSerial {
 		port, termSide, closer, perr := openPTY()
 		if perr != nil && !errors.Is(perr, errNoPTY) {
 			return nil, perr
 		}
 		if perr == nil {
-			s.closers = append(s.closers, closer)
+			serialClose = closer
 			s.SerialPort = port
+			if opts.ReplugSerial {
+				if s.linkDir, err = os.MkdirTemp("", "posbridge-demo-serial-"); err != nil {
+					_ = closer()
+					return nil, fmt.Errorf("serial link dir: %w", err)
+				}
+				s.SerialPort = filepath.Join(s.linkDir, "tty-"+SerialTerminal)
+				if err := pointLink(s.SerialPort, port); err != nil {
+					_ = closer()
+					return nil, err
+				}
+			}
 			cfg.Terminals = append(cfg.Terminals, config.Terminal{ID: SerialTerminal, Name: "Lane 2 (simulated A920, serial)",
-				Link: "serial", Serial: config.SerialLink{Port: port, Baud: 115200}})
+				Link: "serial", Serial: config.SerialLink{Port: s.SerialPort, Baud: 115200}})
 			serialTerm = &termsim.Config{TerminalID: SerialTerminal, Model: "PAX A920 (simulated)", Port: termSide}
 		}
 	}
@@ -165,6 +220,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	if err := s.Daemon.Open(ctx); err != nil {
+		if serialClose != nil {
+			_ = serialClose()
+		}
 		return nil, err
 	}
 
@@ -176,26 +234,30 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if delay == 0 {
 		delay = time.Second
 	}
-	simLog := log.With("component", "termsim") // for its own lines: termsim adds the component to its logger itself
-	mqttTerm := termsim.Config{TerminalID: MQTTTerminal, Model: "PAX A99 (simulated)",
-		MQTT: &mqtt.Config{BrokerURL: "tcp://" + s.Daemon.BrokerAddr(), ClientID: "termsim-" + MQTTTerminal,
-			TopicPrefix: cfg.MQTT.TopicPrefix, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Value()}}
-	for _, tc := range []*termsim.Config{&mqttTerm, serialTerm} {
-		if tc == nil {
-			continue
-		}
+	brokerURL := opts.BrokerURL
+	if brokerURL == "" {
+		brokerURL = "tcp://" + s.Daemon.BrokerAddr()
+	}
+	if opts.TerminalBrokerURL != "" {
+		brokerURL = opts.TerminalBrokerURL
+	}
+	s.simLog = log.With("component", "termsim") // for its own lines: termsim adds the component to its logger itself
+	mqttTerms := []termsim.Config{{TerminalID: MQTTTerminal, Model: "PAX A99 (simulated)"}}
+	for _, id := range mqttExtra {
+		mqttTerms = append(mqttTerms, termsim.Config{TerminalID: id, Model: "PAX A99 (simulated)"})
+	}
+	for _, tc := range mqttTerms {
+		tc.MQTT = &mqtt.Config{BrokerURL: brokerURL, ClientID: "termsim-" + tc.TerminalID,
+			TopicPrefix: cfg.MQTT.TopicPrefix, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Value()}
 		tc.Mode, tc.Delay, tc.Script, tc.Logger = mode, delay, opts.Script[tc.TerminalID], log
 		tc.OnPayment = s.markAtGateway
-		s.wg.Add(1)
-		go func(tc termsim.Config) {
-			defer s.wg.Done()
-			if err := termsim.Run(runCtx, tc); err != nil && runCtx.Err() == nil {
-				s.simErrMu.Lock()
-				s.simErrs = append(s.simErrs, fmt.Errorf("terminal %s: %w", tc.TerminalID, err))
-				s.simErrMu.Unlock()
-				simLog.Error("simulated terminal stopped", "terminal", tc.TerminalID, "err", err)
-			}
-		}(*tc)
+		s.startTerm(tc, nil)
+	}
+	if serialTerm != nil {
+		tc := *serialTerm
+		tc.Mode, tc.Delay, tc.Script, tc.Logger = mode, delay, opts.Script[tc.TerminalID], log
+		tc.OnPayment = s.markAtGateway
+		s.startTerm(tc, serialClose)
 	}
 	return s, nil
 }
@@ -219,19 +281,23 @@ func (s *Stack) Client() *api.Client {
 	return &api.Client{URL: s.Daemon.APIURL(), Token: s.Token}
 }
 
-// WaitTerminals waits until every configured terminal's link is up.
+// WaitTerminals waits until every configured terminal with a link is up
+// (those without one, ExtraTerminals, never connect).
 func (s *Stack) WaitTerminals(ctx context.Context) error {
 	c := s.Client()
 	for {
 		list, err := c.Terminals(ctx)
 		if err == nil {
-			up := 0
+			up, linked := 0, 0
 			for _, t := range list {
+				if t.Link != "none" {
+					linked++
+				}
 				if t.Connected {
 					up++
 				}
 			}
-			if up == len(list) {
+			if up == linked {
 				return nil
 			}
 		}
@@ -241,6 +307,90 @@ func (s *Stack) WaitTerminals(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startTerm runs one simulated terminal until the stack closes.
+// closePort, for the serial terminal, closes its pty.
+func (s *Stack) startTerm(tc termsim.Config, closePort func() error) {
+	st := &simTerm{done: make(chan struct{}), closePort: closePort}
+	if closePort != nil {
+		st.next = make(chan io.ReadWriteCloser)
+		tc.NextPort = st.next
+	}
+	s.termMu.Lock()
+	s.terms[tc.TerminalID] = st
+	s.termMu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(st.done)
+		if err := termsim.Run(s.runCtx, tc); err != nil && s.runCtx.Err() == nil {
+			s.simErrMu.Lock()
+			s.simErrs = append(s.simErrs, fmt.Errorf("terminal %s: %w", tc.TerminalID, err))
+			s.simErrMu.Unlock()
+			s.simLog.Error("simulated terminal stopped", "terminal", tc.TerminalID, "err", err)
+		}
+	}()
+}
+
+// Terminals lists the simulated terminals' ids (MQTT ones and the serial
+// one, if any), sorted.
+func (s *Stack) Terminals() []string {
+	s.termMu.Lock()
+	defer s.termMu.Unlock()
+	ids := make([]string, 0, len(s.terms))
+	for id := range s.terms {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ReplugSerial pulls the serial terminal's cable: it plugs a new pty in
+// at the same path, hands it to the simulated terminal (which keeps its
+// payments) and closes the old one, so the daemon's port fails and it
+// opens the path again. The stack must have been started with
+// ReplugSerial.
+func (s *Stack) ReplugSerial(ctx context.Context) error {
+	s.termMu.Lock()
+	st := s.terms[SerialTerminal]
+	s.termMu.Unlock()
+	if s.linkDir == "" || st == nil {
+		return errors.New("demo: the serial terminal cannot be replugged (start the stack with ReplugSerial)")
+	}
+	port, termSide, closer, err := openPTY()
+	if err != nil {
+		return fmt.Errorf("demo: replug serial: %w", err)
+	}
+	if err := pointLink(s.SerialPort, port); err != nil {
+		return errors.Join(err, closer())
+	}
+	select {
+	case st.next <- termSide:
+	case <-st.done:
+		return errors.Join(errors.New("demo: replug serial: the simulated terminal has stopped"), closer())
+	case <-ctx.Done():
+		return errors.Join(fmt.Errorf("demo: replug serial: %w", ctx.Err()), closer())
+	}
+	s.termMu.Lock()
+	old := st.closePort
+	st.closePort = closer
+	s.termMu.Unlock()
+	return old()
+}
+
+// pointLink makes link a symbolic link to target, replacing what was
+// there in one step.
+func pointLink(link, target string) error {
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("demo: serial link: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return fmt.Errorf("demo: serial link: %w", err)
+	}
+	return nil
 }
 
 // Close stops the terminals, the daemon and the simulator, and removes a
@@ -255,15 +405,22 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	// Close the pty before waiting for the terminals: a simulated serial
 	// terminal blocked reading its end returns only when it is closed.
-	for _, c := range s.closers {
-		errs = append(errs, c())
+	s.termMu.Lock()
+	for _, st := range s.terms {
+		if st.closePort != nil {
+			errs = append(errs, st.closePort())
+		}
 	}
+	s.termMu.Unlock()
 	s.wg.Wait()
 	if s.Sim != nil {
 		errs = append(errs, s.Sim.Close(ctx))
 	}
 	if s.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(s.tmpDir))
+	}
+	if s.linkDir != "" {
+		errs = append(errs, os.RemoveAll(s.linkDir))
 	}
 	return errors.Join(errs...)
 }

@@ -101,10 +101,29 @@ func (s *sim) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.Run(ctx) }()
 	case s.cfg.Port != nil:
-		c := serial.NewConn(s.cfg.Port, serial.ConnConfig{Baud: s.cfg.Baud, OnData: s.receive})
-		defer c.Close()
-		s.tr = serialConn{c}
+		cc := serial.ConnConfig{Baud: s.cfg.Baud, OnData: s.receive}
+		sc := &swapConn{c: serial.NewConn(s.cfg.Port, cc)}
+		defer sc.close()
+		s.tr = sc
 		s.sayHello()
+		if s.cfg.NextPort != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case p, ok := <-s.cfg.NextPort:
+						if !ok {
+							return
+						}
+						sc.set(serial.NewConn(p, cc))
+						s.sayHello()
+					}
+				}
+			}()
+		}
 	case s.cfg.MQTT != nil:
 		t, err := mqtt.NewTerminal(*s.cfg.MQTT, s.cfg.TerminalID, mqtt.TerminalHandler{
 			OnMessage:      s.receive,

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posbridge/posbridge/internal/pos"
@@ -73,6 +74,10 @@ type Config struct {
 	Baud       int
 	// Port: use this already open stream (e.g. a pty master in tests).
 	Port io.ReadWriteCloser
+	// NextPort, with Port: each stream received replaces the current one,
+	// which is closed, as when the cable is unplugged and another plugged
+	// in: the terminal app keeps its payments and says hello again.
+	NextPort <-chan io.ReadWriteCloser
 	// MQTT: connect to this broker as the terminal.
 	MQTT *mqtt.Config
 
@@ -157,9 +162,50 @@ type serialLink struct{ l *serial.Link }
 
 func (s serialLink) send(ctx context.Context, p []byte) error { return s.l.Send(ctx, p) }
 
-type serialConn struct{ c *serial.Conn }
+// swapConn is the serial connection on the current Port, replaced when
+// another port comes (Config.NextPort).
+type swapConn struct {
+	mu     sync.Mutex
+	c      *serial.Conn
+	closed bool
+}
 
-func (s serialConn) send(ctx context.Context, p []byte) error { return s.c.Send(ctx, p) }
+func (s *swapConn) send(ctx context.Context, p []byte) error {
+	s.mu.Lock()
+	c := s.c
+	s.mu.Unlock()
+	if c == nil {
+		return serial.ErrNotConnected
+	}
+	return c.Send(ctx, p)
+}
+
+// set makes c the connection, closing the one before; after close it
+// closes c instead.
+func (s *swapConn) set(c *serial.Conn) {
+	s.mu.Lock()
+	old := s.c
+	if s.closed {
+		old = c
+	} else {
+		s.c = c
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+func (s *swapConn) close() {
+	s.mu.Lock()
+	s.closed = true
+	c := s.c
+	s.c = nil
+	s.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
 
 type mqttLink struct{ t *mqtt.Terminal }
 
