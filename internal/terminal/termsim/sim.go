@@ -17,6 +17,10 @@ import (
 
 const maxRemembered = 256
 
+// maxPayments bounds the past transactions remembered (ended, and
+// swallowed by a silent step): a simulator may run for days.
+const maxPayments = 2048
+
 // sim is one simulated terminal. All its state belongs to the run loop;
 // link callbacks only post to channels.
 type sim struct {
@@ -34,10 +38,12 @@ type sim struct {
 
 	step      int
 	current   *payment
-	completed map[string]bool   // transactions that ended here
-	ignored   map[string]bool   // invoices a silent step swallowed
-	replies   map[string][]byte // our answer to each message id, for resends
-	order     []string
+	completed map[string]bool // transactions that ended here (the last maxPayments)
+	ignored   map[string]bool // invoices a silent step swallowed (likewise)
+	// The keys of completed and ignored, oldest first.
+	completedOrder, ignoredOrder []string
+	replies                      map[string][]byte // our answer to each message id, for resends
+	order                        []string
 	// outbox: reliable messages until the bridge acks them, in the order
 	// they were made, which is the order they are resent in.
 	outbox []*outItem
@@ -293,7 +299,7 @@ func (s *sim) invoice(ctx context.Context, m protocol.Message) {
 	}
 	a := s.nextAction()
 	if a == Silent {
-		s.ignored[tx] = true
+		remember(s.ignored, &s.ignoredOrder, tx)
 		s.log.Info("invoice ignored (silent)", "transaction", tx)
 		return
 	}
@@ -347,7 +353,7 @@ func (s *sim) finish(ctx context.Context, outcome pos.Outcome, ref, reason strin
 	p := s.current
 	s.current = nil
 	tx := p.inv.TransactionID
-	s.completed[tx] = true
+	remember(s.completed, &s.completedOrder, tx)
 	if s.cfg.OnPayment != nil {
 		if err := s.cfg.OnPayment(ctx, p.inv, outcome); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("OnPayment failed", "transaction", tx, "err", err)
@@ -361,4 +367,17 @@ func (s *sim) finish(ctx context.Context, outcome pos.Outcome, ref, reason strin
 	st := s.ids.New(protocol.KindStatus, s.cfg.TerminalID)
 	st.Status = &protocol.Status{State: protocol.StateIdle}
 	s.send(ctx, s.encode(st))
+}
+
+// remember adds tx to set, forgetting the oldest beyond maxPayments.
+func remember(set map[string]bool, order *[]string, tx string) {
+	if set[tx] {
+		return
+	}
+	set[tx] = true
+	*order = append(*order, tx)
+	if len(*order) > maxPayments {
+		delete(set, (*order)[0])
+		*order = (*order)[1:]
+	}
 }
