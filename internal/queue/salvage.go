@@ -1,0 +1,1013 @@
+package queue
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/posbridge/posbridge/internal/pos"
+)
+
+// Salvage (docs/queue.md, "A damaged file").
+//
+// A database whose pages bbolt cannot all read (ErrDamaged) is copied
+// record by record into a new file: the damaged file is opened read-only
+// and every sequence number from 1 to the highest ever issued is looked
+// up in a read of its own, guarded against bbolt's panics, so a page that
+// cannot be read loses only the records on it. The new file keeps the
+// old one's instance id (ids and invoice numbers stay what the till and
+// Hesabe know) and its sequences (a new checkout never reuses a number),
+// and every index and counter is rebuilt from the records. Checkouts the
+// accept log holds beyond what the database applied are taken too.
+
+// SalvageOptions tune Salvage. The zero value is usable.
+type SalvageOptions struct {
+	// DryRun reads and reports only: no new file is written.
+	DryRun bool
+	// LockTimeout is how long to wait for the damaged file's lock (held
+	// by a running posbridge). Default 1s.
+	LockTimeout time.Duration
+	// Now stamps the history entries of checkouts salvage had to change.
+	// Default time.Now.
+	Now func() time.Time
+	// Logger receives nothing but what the store logs when it meets
+	// damage while checking the old file. Default: discarded.
+	Logger *slog.Logger
+}
+
+// SalvageReport is what Salvage copied, changed and could not read.
+type SalvageReport struct {
+	// Instance is the database's instance id (kept by the new file).
+	Instance string `json:"instance"`
+	// Schema is the damaged file's schema version.
+	Schema uint32 `json:"schema"`
+	// HighestSeq is the highest checkout sequence ever issued (from the
+	// database and the accept log): new checkouts continue after it.
+	HighestSeq uint64 `json:"highest_seq"`
+	// Damaged: bbolt met a page it could not read, or the old file failed
+	// the store's index check (CheckError says how).
+	Damaged    bool   `json:"damaged"`
+	CheckError string `json:"check_error,omitempty"`
+	// Copied counts the checkouts in the new file by state (after the
+	// changes in Resolved).
+	Copied map[pos.State]int `json:"copied"`
+	// FromLog counts the copied checkouts taken from the accept log.
+	FromLog int `json:"from_log"`
+	// Absent counts sequence numbers with no record that nothing names:
+	// checkouts pruned after their retention.
+	Absent int `json:"absent"`
+	// Lost are the checkouts that could not be read, in sequence order.
+	Lost []LostCheckout `json:"lost"`
+	// Resolved are checkouts that were read but broke an invariant, and
+	// what salvage did about it.
+	Resolved []Resolution `json:"resolved"`
+	// UnreadableIndexes name index buckets of the old file that could
+	// not be read to the end (they are rebuilt; they only help describe
+	// lost checkouts).
+	UnreadableIndexes []string       `json:"unreadable_indexes,omitempty"`
+	Requests          RequestSalvage `json:"requests"`
+	Elapsed           time.Duration  `json:"elapsed_ns"`
+}
+
+// LostCheckout is a checkout whose record could not be read. Look it up
+// by its invoice number in the Hesabe merchant panel. The other fields
+// are what the indexes or the accept log still tell ("" or 0: unknown).
+type LostCheckout struct {
+	Seq            uint64    `json:"seq"`
+	ID             string    `json:"id"`
+	InvoiceNumber  string    `json:"invoice_number"`
+	Why            string    `json:"why"`
+	State          pos.State `json:"state,omitempty"` // last state an index knew
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	TerminalID     string    `json:"terminal_id,omitempty"`
+	TillRef        string    `json:"till_ref,omitempty"`
+	Amount         pos.Money `json:"amount,omitempty"`
+}
+
+// Resolution is a checkout salvage copied but had to change.
+type Resolution struct {
+	Seq           uint64    `json:"seq"`
+	ID            string    `json:"id"`
+	InvoiceNumber string    `json:"invoice_number"`
+	From          pos.State `json:"from"`
+	To            pos.State `json:"to"`
+	Why           string    `json:"why"`
+}
+
+// RequestSalvage is the request outbox's part of the report.
+type RequestSalvage struct {
+	Copied   int           `json:"copied"`
+	Absent   int           `json:"absent"`
+	Lost     []LostRequest `json:"lost"`
+	Resolved []string      `json:"resolved"`
+}
+
+// LostRequest is a request whose record could not be read.
+type LostRequest struct {
+	Seq uint64 `json:"seq"`
+	ID  string `json:"id"`
+	Why string `json:"why"`
+}
+
+// Complete reports that every record was copied unchanged.
+func (r *SalvageReport) Complete() bool {
+	return len(r.Lost) == 0 && len(r.Resolved) == 0 && len(r.Requests.Lost) == 0 && len(r.Requests.Resolved) == 0
+}
+
+// WriteText writes the report for the technician.
+func (r *SalvageReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database instance %s (schema %d), checkouts #1 to #%d issued\n", r.Instance, r.Schema, r.HighestSeq)
+	switch {
+	case r.Damaged:
+		fmt.Fprintf(&b, "the old file is damaged")
+		if r.CheckError != "" {
+			fmt.Fprintf(&b, ": %s", r.CheckError)
+		}
+		b.WriteString("\n")
+	default:
+		b.WriteString("the old file reads whole and passes its check\n")
+	}
+	total := 0
+	for _, n := range r.Copied {
+		total += n
+	}
+	fmt.Fprintf(&b, "copied %d checkouts:", total)
+	for _, s := range stateSlots {
+		if n := r.Copied[s]; n > 0 {
+			fmt.Fprintf(&b, " %s %d", s, n)
+		}
+	}
+	fmt.Fprintf(&b, " (%d of them from the accept log); %d pruned before\n", r.FromLog, r.Absent)
+	fmt.Fprintf(&b, "copied %d requests; %d pruned before\n", r.Requests.Copied, r.Requests.Absent)
+	for _, name := range r.UnreadableIndexes {
+		fmt.Fprintf(&b, "index %s of the old file could not be read to its end (rebuilt from the records)\n", name)
+	}
+	if len(r.Lost) > 0 {
+		fmt.Fprintf(&b, "\nLOST: %d checkouts could not be read. Look each invoice number up in the Hesabe merchant panel:\n", len(r.Lost))
+		for _, l := range r.Lost {
+			fmt.Fprintf(&b, "  #%d %s invoice %s: %s", l.Seq, l.ID, l.InvoiceNumber, l.Why)
+			var known []string
+			if l.State != "" {
+				known = append(known, "last known state "+string(l.State))
+			}
+			if l.TerminalID != "" {
+				known = append(known, "terminal "+l.TerminalID)
+			}
+			if l.Amount != 0 {
+				known = append(known, fmt.Sprintf("amount %d fils", l.Amount))
+			}
+			if l.TillRef != "" {
+				known = append(known, "till ref "+l.TillRef)
+			}
+			if l.IdempotencyKey != "" {
+				known = append(known, "idempotency key "+l.IdempotencyKey)
+			}
+			if len(known) > 0 {
+				fmt.Fprintf(&b, " (%s)", strings.Join(known, ", "))
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(r.Resolved) > 0 {
+		fmt.Fprintf(&b, "\nCHANGED: %d checkouts broke an invariant and were changed. Look each invoice number up in the Hesabe merchant panel:\n", len(r.Resolved))
+		for _, x := range r.Resolved {
+			fmt.Fprintf(&b, "  #%d %s invoice %s: %s → %s: %s\n", x.Seq, x.ID, x.InvoiceNumber, x.From, x.To, x.Why)
+		}
+	}
+	if len(r.Requests.Lost) > 0 {
+		fmt.Fprintf(&b, "\nLOST: %d requests could not be read:\n", len(r.Requests.Lost))
+		for _, l := range r.Requests.Lost {
+			fmt.Fprintf(&b, "  #%d %s: %s\n", l.Seq, l.ID, l.Why)
+		}
+	}
+	for _, x := range r.Requests.Resolved {
+		fmt.Fprintf(&b, "changed request: %s\n", x)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Salvage copies every checkout and request that can still be read from
+// the database at oldPath (and the checkouts its accept log, oldPath +
+// ".wal", holds beyond it) into a new database at newPath, which must not
+// exist. The old files are only read. The new file passes Check and
+// CheckRequests and opens with Open. See the package comment above.
+//
+// It fails with an error matching ErrLocked while posbridge holds the
+// file, ErrSchema for a newer schema, ErrAcceptLog for a log of another
+// database, and ErrDamaged when not even the file's meta, or the
+// checkout bucket itself, can be read.
+func Salvage(ctx context.Context, oldPath, newPath string, opt SalvageOptions) (_ *SalvageReport, err error) {
+	start := time.Now()
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !opt.DryRun {
+		if _, err := os.Lstat(newPath); err == nil {
+			return nil, fmt.Errorf("queue: salvage: %s already exists", newPath)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("queue: salvage: %w", err)
+		}
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var ro *bolt.DB
+	if gerr := guard(func() error {
+		ro, err = bolt.Open(oldPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: opt.LockTimeout})
+		return nil
+	}); gerr != nil {
+		return nil, fmt.Errorf("queue: salvage: %s cannot be opened at all: %w", oldPath, gerr)
+	}
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("queue: database %s is %w", oldPath, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: salvage: open %s: %w", oldPath, err)
+	}
+	defer ro.Close()
+	sv := &salvager{ctx: ctx, opt: opt, ro: ro,
+		src: &Store{db: ro, path: oldPath, opt: Options{Logger: opt.Logger}.withDefaults()},
+		rep: &SalvageReport{Copied: map[pos.State]int{}}}
+	if err := sv.readMeta(); err != nil {
+		return nil, err
+	}
+	sv.checkOld()
+	if err := sv.readLog(oldPath + ".wal"); err != nil {
+		return nil, err
+	}
+	if !opt.DryRun {
+		if sv.dst, err = bolt.Open(newPath, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType}); err != nil {
+			return nil, fmt.Errorf("queue: salvage: create %s: %w", newPath, err)
+		}
+		defer func() {
+			if cerr := sv.dst.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("queue: salvage: close %s: %w", newPath, cerr)
+			}
+			if err == nil {
+				err = sv.finishFile(oldPath, newPath)
+			}
+		}()
+		if err := sv.dst.Update(sv.initNew); err != nil {
+			return nil, fmt.Errorf("queue: salvage: %s: %w", newPath, err)
+		}
+	}
+	if err := sv.copyCheckouts(); err != nil {
+		return nil, err
+	}
+	if err := sv.copyRequests(); err != nil {
+		return nil, err
+	}
+	sv.rep.Elapsed = time.Since(start)
+	return sv.rep, nil
+}
+
+// guard runs fn, turning a panic raised by bbolt (or a fault reading the
+// mapped file) into an error matching ErrDamaged.
+func guard(fn func() error) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		where := panicOrigin()
+		re, isRuntime := r.(runtime.Error)
+		if !strings.HasPrefix(where, "go.etcd.io/bbolt") && !(isRuntime && strings.Contains(re.Error(), "fault")) {
+			panic(r)
+		}
+		err = &damageError{what: fmt.Sprint(r), where: where}
+	}()
+	return fn()
+}
+
+type salvager struct {
+	ctx      context.Context
+	opt      SalvageOptions
+	ro, dst  *bolt.DB
+	src      *Store // the damaged file, read-only: decode, Check
+	rep      *SalvageReport
+	inst     []byte
+	dbSeq    uint64               // the checkout bucket's sequence: applied through here
+	reqSeq   uint64               // the request bucket's sequence
+	logged   map[uint64]*walEntry // the accept log's frames of this database
+	logMax   uint64
+	counters counters
+}
+
+func (sv *salvager) readMeta() error {
+	var schema uint32
+	var inst []byte
+	err := guard(func() error {
+		return sv.ro.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bMeta)
+			if meta == nil {
+				return fmt.Errorf("%w: no meta bucket (not a posbridge queue file)", ErrSchema)
+			}
+			v := meta.Get(kSchema)
+			if len(v) != 4 {
+				return fmt.Errorf("%w: the meta bucket has no schema version", ErrSchema)
+			}
+			schema = binary.BigEndian.Uint32(v)
+			inst = bytes.Clone(meta.Get(kInstance))
+			if len(inst) != 4 {
+				return errors.New("the meta bucket has no instance id")
+			}
+			if b := tx.Bucket(bCheckouts); b != nil {
+				sv.dbSeq = b.Sequence()
+			}
+			if b := tx.Bucket(bReq); b != nil {
+				sv.reqSeq = b.Sequence()
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: salvage %s: %w", sv.src.path, err)
+	}
+	if schema > SchemaVersion {
+		return fmt.Errorf("queue: salvage %s: schema version %d is newer than this posbridge's %d (use the release that wrote it): %w",
+			sv.src.path, schema, SchemaVersion, ErrSchema)
+	}
+	sv.inst, sv.src.inst = inst, hex.EncodeToString(inst)
+	sv.rep.Instance, sv.rep.Schema = sv.src.inst, schema
+	return nil
+}
+
+// checkOld runs the store's own checks on the old file, under the guard.
+func (sv *salvager) checkOld() {
+	if sv.rep.Schema < SchemaVersion {
+		return // the version 1 layout: Open upgrades it; Check reads version 2
+	}
+	err := sv.src.Check(sv.ctx)
+	if err == nil {
+		err = sv.src.CheckRequests(sv.ctx)
+	}
+	if err != nil {
+		sv.rep.Damaged, sv.rep.CheckError = true, err.Error()
+	}
+}
+
+// readLog reads the accept log's frames of this database, by the rules
+// of its replay (wal.go): consecutive sequences from the start, up to the
+// first torn frame.
+func (sv *salvager) readLog(path string) error {
+	sv.logged = map[uint64]*walEntry{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("queue: salvage: read accept log: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("queue: salvage: read accept log %s: %w", path, err)
+	}
+	var prev uint64
+	for off := 0; off+walFrameHdr <= len(data); {
+		length := int(binary.BigEndian.Uint32(data[off:]))
+		if length == 0 {
+			if off%walPage == 0 {
+				break
+			}
+			off = (off/walPage + 1) * walPage
+			continue
+		}
+		valid := length >= walFixed && length <= walMaxFrame && off+walFrameHdr+length <= len(data)
+		if valid {
+			valid = crc32.Checksum(data[off+walFrameHdr:off+walFrameHdr+length], castagnoli) == binary.BigEndian.Uint32(data[off+4:])
+		}
+		if !valid {
+			if pad := walPage - off%walPage; pad < 4 && allZero(data[off:off+pad]) {
+				off += pad
+				continue
+			}
+			break
+		}
+		payload := data[off+walFrameHdr : off+walFrameHdr+length]
+		seq := binary.BigEndian.Uint64(payload[4:12])
+		if prev != 0 && seq != prev+1 {
+			break
+		}
+		if !bytes.Equal(payload[:4], sv.inst) {
+			if seq > sv.dbSeq {
+				return fmt.Errorf("queue: salvage: the accept log %s holds checkouts of another database (instance %x, this one is %s); "+
+					"if the database was replaced on purpose, move the log away: %w", path, payload[:4], sv.src.inst, ErrAcceptLog)
+			}
+			break
+		}
+		prev = seq
+		off += walFrameHdr + length
+		enc := bytes.Clone(payload[walFixed:])
+		r, err := sv.src.decode(seq, enc)
+		if err != nil {
+			break // what the replay would refuse was never applied
+		}
+		sv.logged[seq] = &walEntry{rec: r, enc: enc}
+		sv.logMax = max(sv.logMax, seq)
+	}
+	return nil
+}
+
+func (sv *salvager) initNew(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	if err := meta.Put(kSchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+		return err
+	}
+	return meta.Put(kInstance, sv.inst)
+}
+
+// salvageChunk is how many records one transaction of the new file takes.
+const salvageChunk = 4096
+
+type queuedRef struct {
+	seq  uint64
+	term string
+	at   []byte
+}
+
+// copyCheckouts reads every sequence number and writes what it reads to
+// the new file, then the indexes.
+func (sv *salvager) copyCheckouts() error {
+	highest := max(sv.dbSeq, sv.logMax)
+	sv.rep.HighestSeq = highest
+	var (
+		chunk    []*walEntry
+		idem     = map[string]uint64{}
+		deadline [][]byte
+		done     [][]byte
+		queued   []queuedRef
+		actives  = map[string][]*walEntry{} // terminal → its active checkouts
+		missing  = map[uint64]string{}      // seq → why it is not copied ("" : nothing read)
+	)
+	flush := func() error {
+		if sv.dst == nil || len(chunk) == 0 {
+			chunk = chunk[:0]
+			return nil
+		}
+		err := sv.dst.Update(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(bCheckouts)
+			bk.FillPercent = appendFill
+			for _, e := range chunk {
+				if err := bk.Put(seqKey(e.rec.Seq), e.enc); err != nil {
+					return fmt.Errorf("put checkout %s: %w", e.rec.ID, err)
+				}
+			}
+			return nil
+		})
+		chunk = chunk[:0]
+		if err != nil {
+			return fmt.Errorf("queue: salvage: write: %w", err)
+		}
+		return nil
+	}
+	take := func(e *walEntry) error {
+		r := e.rec
+		if r.IdempotencyKey != "" {
+			if first, ok := idem[r.IdempotencyKey]; ok {
+				// Keep the key on the first checkout (a retry of the
+				// till finds the original); this one loses it.
+				sv.resolve(r, r.State, fmt.Sprintf("idempotency key %q is also #%d's; kept there, removed here", r.IdempotencyKey, first))
+				r.IdempotencyKey = ""
+				e.enc = nil
+			} else {
+				idem[r.IdempotencyKey] = r.Seq
+			}
+		}
+		if (isActive(r.State) || r.State == pos.StateQueued) && r.TerminalID == "" {
+			to := pos.StateFailed
+			sv.resolve(r, to, "no terminal id: it cannot be queued or followed")
+			sv.move(r, to, "salvage: no terminal id")
+			e.enc = nil
+		}
+		if isActive(r.State) {
+			actives[r.TerminalID] = append(actives[r.TerminalID], e)
+			return nil // indexed once the terminal's actives are settled
+		}
+		if e.enc == nil {
+			var err error
+			if e.enc, err = encodeRecord(r); err != nil {
+				return err
+			}
+		}
+		sv.index(r, &deadline, &done, &queued)
+		chunk = append(chunk, e)
+		if len(chunk) == salvageChunk {
+			return flush()
+		}
+		return nil
+	}
+
+	tx, err := sv.ro.Begin(false)
+	if err != nil {
+		return fmt.Errorf("queue: salvage: read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var bk *bolt.Bucket
+	if err := guard(func() error { bk = tx.Bucket(bCheckouts); return nil }); err != nil || bk == nil {
+		return fmt.Errorf("queue: salvage %s: the checkout bucket cannot be read: %w", sv.src.path, errors.Join(err, ErrDamaged))
+	}
+	for seq := uint64(1); seq <= highest; seq++ {
+		if seq%4096 == 0 {
+			if err := sv.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var v []byte
+		if err := guard(func() error { v = bytes.Clone(bk.Get(seqKey(seq))); return nil }); err != nil {
+			sv.rep.Damaged = true
+			missing[seq] = "its page in the database cannot be read"
+			continue
+		}
+		if v == nil {
+			if e := sv.logged[seq]; e != nil && seq > sv.dbSeq {
+				sv.rep.FromLog++
+				if err := take(e); err != nil {
+					return err
+				}
+				continue
+			}
+			missing[seq] = ""
+			continue
+		}
+		r, err := sv.src.decode(seq, v)
+		if err != nil {
+			sv.rep.Damaged = true
+			missing[seq] = "its record does not decode: " + err.Error()
+			continue
+		}
+		if err := take(&walEntry{rec: r, enc: v}); err != nil {
+			return err
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	// One active checkout per terminal: keep the one changed last.
+	var settled []*walEntry
+	for term, es := range actives {
+		slices.SortFunc(es, func(a, b *walEntry) int {
+			if c := a.rec.UpdatedAt.Compare(b.rec.UpdatedAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.rec.Seq, b.rec.Seq)
+		})
+		keep := es[len(es)-1]
+		for _, e := range es[:len(es)-1] {
+			r := e.rec
+			// Its invoice may exist: expired keeps a late payment
+			// adoptable (expired → paid); without one, failed.
+			to := pos.StateFailed
+			if r.InvoiceID != 0 {
+				to = pos.StateExpired
+			}
+			why := fmt.Sprintf("terminal %s had two active checkouts; #%d (changed later) stays %s", term, keep.rec.Seq, keep.rec.State)
+			sv.resolve(r, to, why)
+			sv.move(r, to, "salvage: "+why)
+			e.enc = nil
+		}
+		settled = append(settled, es...)
+	}
+	slices.SortFunc(settled, func(a, b *walEntry) int { return cmp.Compare(a.rec.Seq, b.rec.Seq) })
+	for _, e := range settled {
+		if e.enc == nil {
+			if e.enc, err = encodeRecord(e.rec); err != nil {
+				return err
+			}
+		}
+		sv.index(e.rec, &deadline, &done, &queued)
+		chunk = append(chunk, e)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	sv.describeMissing(tx, missing)
+	if sv.dst == nil {
+		return nil
+	}
+	return sv.writeIndexes(idem, deadline, done, queued, settled, highest)
+}
+
+// index notes r's index entries and counts it.
+func (sv *salvager) index(r *record, deadline, done *[][]byte, queued *[]queuedRef) {
+	sv.rep.Copied[r.State]++
+	sv.counters.byState[slot(r.State)]++
+	if isUnsent(r.State) {
+		sv.counters.unsentAmount += int64(r.Amount)
+	}
+	if r.State.Final() {
+		*done = append(*done, timeSeqKey(r.UpdatedAt, r.Seq))
+	} else {
+		*deadline = append(*deadline, timeSeqKey(r.Deadline, r.Seq))
+	}
+	if r.State == pos.StateQueued {
+		*queued = append(*queued, queuedRef{seq: r.Seq, term: r.TerminalID, at: timeBytes(r.NextAttemptAt)})
+	}
+}
+
+func (sv *salvager) resolve(r *record, to pos.State, why string) {
+	sv.rep.Resolved = append(sv.rep.Resolved, Resolution{Seq: r.Seq, ID: r.ID, InvoiceNumber: r.InvoiceNumber, From: r.State, To: to, Why: why})
+}
+
+// move puts r in state to with a history entry, as a transition would.
+func (sv *salvager) move(r *record, to pos.State, reason string) {
+	now := sv.opt.Now().UTC().Round(0)
+	r.History = append(r.History[:len(r.History):len(r.History)], pos.Transition{At: now, From: r.State, To: to, Reason: reason})
+	r.State, r.UpdatedAt = to, now
+}
+
+// describeMissing sorts the sequence numbers not copied into lost (a
+// record could not be read, or something names one that is not there)
+// and absent (pruned), with what the indexes and the log tell of them.
+func (sv *salvager) describeMissing(tx *bolt.Tx, missing map[uint64]string) {
+	if len(missing) == 0 {
+		return
+	}
+	known := map[uint64]*LostCheckout{}
+	note := func(seq uint64) *LostCheckout {
+		if _, ok := missing[seq]; !ok {
+			return nil
+		}
+		l := known[seq]
+		if l == nil {
+			l = &LostCheckout{Seq: seq}
+			known[seq] = l
+		}
+		return l
+	}
+	walk := func(name []byte, fn func(k, v []byte)) {
+		err := guard(func() error {
+			bk := tx.Bucket(name)
+			if bk == nil {
+				return nil
+			}
+			return bk.ForEach(func(k, v []byte) error { fn(k, v); return nil })
+		})
+		if err != nil {
+			sv.rep.Damaged = true
+			sv.rep.UnreadableIndexes = append(sv.rep.UnreadableIndexes, string(name))
+		}
+	}
+	walk(bIdem, func(k, v []byte) {
+		if len(v) == 8 {
+			if l := note(seqOf(v)); l != nil {
+				l.IdempotencyKey = string(k)
+			}
+		}
+	})
+	walk(bDeadline, func(k, _ []byte) {
+		if len(k) == 16 {
+			if l := note(seqOf(k)); l != nil && l.State == "" {
+				l.State = "not final"
+			}
+		}
+	})
+	walk(bDone, func(k, _ []byte) {
+		if len(k) == 16 {
+			if l := note(seqOf(k)); l != nil {
+				l.State = "final"
+			}
+		}
+	})
+	walk(bLine, func(k, _ []byte) {
+		if len(k) == 8 {
+			if l := note(seqOf(k)); l != nil {
+				l.State = pos.StateQueued
+			}
+		}
+	})
+	walk(bSubmitting, func(k, _ []byte) {
+		if len(k) == 8 {
+			if l := note(seqOf(k)); l != nil {
+				l.State = pos.StateSubmitting
+			}
+		}
+	})
+	walk(bTerm, func(k, v []byte) {
+		if len(v) == termLen {
+			if l := note(binary.BigEndian.Uint64(v)); l != nil {
+				l.TerminalID = string(k)
+				if l.State == "" || l.State == "not final" {
+					l.State = "active (submitting, sent or on_terminal)"
+				}
+			}
+		}
+	})
+	seqs := make([]uint64, 0, len(missing))
+	for seq := range missing {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		why := missing[seq]
+		l := known[seq]
+		if e := sv.logged[seq]; e != nil {
+			if l == nil {
+				l = &LostCheckout{Seq: seq}
+			}
+			if why == "" {
+				why = "the accept log has it but the database does not"
+			}
+			r := e.rec
+			l.IdempotencyKey, l.TerminalID, l.TillRef, l.Amount = r.IdempotencyKey, r.TerminalID, r.TillRef, r.Amount
+		}
+		if why == "" && l == nil {
+			sv.rep.Absent++ // pruned
+			continue
+		}
+		if l == nil {
+			l = &LostCheckout{Seq: seq}
+		}
+		if why == "" {
+			why = "not in the database, but its indexes name it"
+		}
+		l.Why, l.ID, l.InvoiceNumber = why, sv.src.formatID(seq), sv.src.formatInvoice(seq)
+		sv.rep.Lost = append(sv.rep.Lost, *l)
+	}
+}
+
+// writeIndexes writes every checkout index, each in key order, the
+// terminals' entries, the counters and the sequence.
+func (sv *salvager) writeIndexes(idem map[string]uint64, deadline, done [][]byte, queued []queuedRef, settled []*walEntry, highest uint64) error {
+	put := func(name []byte, fill float64, n int, kv func(i int) ([]byte, []byte)) error {
+		for from := 0; from < n; from += 4 * salvageChunk {
+			err := sv.dst.Update(func(tx *bolt.Tx) error {
+				bk := tx.Bucket(name)
+				bk.FillPercent = fill
+				for i := from; i < min(n, from+4*salvageChunk); i++ {
+					k, v := kv(i)
+					if err := bk.Put(k, v); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("queue: salvage: write index %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+	keys := make([]string, 0, len(idem))
+	for k := range idem {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if err := put(bIdem, bolt.DefaultFillPercent, len(keys), func(i int) ([]byte, []byte) {
+		return []byte(keys[i]), seqKey(idem[keys[i]])
+	}); err != nil {
+		return err
+	}
+	for _, ix := range []struct {
+		name []byte
+		keys [][]byte
+	}{{bDeadline, deadline}, {bDone, done}} {
+		slices.SortFunc(ix.keys, bytes.Compare)
+		if err := put(ix.name, appendFill, len(ix.keys), func(i int) ([]byte, []byte) { return ix.keys[i], nil }); err != nil {
+			return err
+		}
+	}
+	// The FIFOs: each terminal's queued checkouts in sequence order,
+	// linked through the line (queued is in sequence order).
+	terms := map[string]*termState{}
+	links := make([]lineEntry, len(queued))
+	last := map[string]int{}
+	for i, q := range queued {
+		t := terms[q.term]
+		if t == nil {
+			t = &termState{head: q.seq, dueAt: q.at}
+			terms[q.term] = t
+		}
+		links[i] = lineEntry{at: q.at}
+		if j, ok := last[q.term]; ok {
+			links[i].prev = queued[j].seq
+			links[j].next = q.seq
+		}
+		last[q.term] = i
+		t.tail = q.seq
+	}
+	if err := put(bLine, appendFill, len(queued), func(i int) ([]byte, []byte) {
+		e := links[i]
+		v := make([]byte, 0, lineLen)
+		v = binary.BigEndian.AppendUint64(v, e.prev)
+		v = binary.BigEndian.AppendUint64(v, e.next)
+		return seqKey(queued[i].seq), append(v, e.at...)
+	}); err != nil {
+		return err
+	}
+	var submitting [][]byte
+	for _, e := range settled {
+		r := e.rec
+		if !isActive(r.State) {
+			continue
+		}
+		t := terms[r.TerminalID]
+		if t == nil {
+			t = &termState{}
+			terms[r.TerminalID] = t
+		}
+		t.active = r.Seq
+		if r.State == pos.StateSubmitting {
+			submitting = append(submitting, seqKey(r.Seq))
+		}
+	}
+	err := sv.dst.Update(func(tx *bolt.Tx) error {
+		b := (&Store{}).openTx(tx)
+		for _, k := range submitting {
+			if err := b.submitting.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		for term, t := range terms {
+			if k := t.dueKey(); k != nil {
+				if err := b.due.Put(k, []byte(term)); err != nil {
+					return err
+				}
+			}
+			if err := b.termPut([]byte(term), *t); err != nil {
+				return err
+			}
+		}
+		if err := b.writeCounters(sv.counters); err != nil {
+			return err
+		}
+		return b.checkouts.SetSequence(highest)
+	})
+	if err != nil {
+		return fmt.Errorf("queue: salvage: write terminals and counters: %w", err)
+	}
+	return nil
+}
+
+// copyRequests copies the request outbox the same way, in one
+// transaction (it is small).
+func (sv *salvager) copyRequests() error {
+	if sv.rep.Schema < SchemaVersion && sv.reqSeq == 0 {
+		return nil
+	}
+	tx, err := sv.ro.Begin(false)
+	if err != nil {
+		return fmt.Errorf("queue: salvage: read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var bk *bolt.Bucket
+	if err := guard(func() error { bk = tx.Bucket(bReq); return nil }); err != nil {
+		return fmt.Errorf("queue: salvage %s: the request bucket cannot be read: %w", sv.src.path, errors.Join(err, ErrDamaged))
+	}
+	if bk == nil {
+		return nil
+	}
+	var recs []*reqRecord
+	missing := map[uint64]string{}
+	for seq := uint64(1); seq <= sv.reqSeq; seq++ {
+		var v []byte
+		if err := guard(func() error { v = bytes.Clone(bk.Get(seqKey(seq))); return nil }); err != nil {
+			sv.rep.Damaged = true
+			missing[seq] = "its page in the database cannot be read"
+			continue
+		}
+		if v == nil {
+			missing[seq] = ""
+			continue
+		}
+		r, err := sv.src.decodeRequest(seq, v)
+		if err == nil && !r.State.Valid() {
+			err = fmt.Errorf("unknown state %q", r.State)
+		}
+		if err != nil {
+			sv.rep.Damaged = true
+			missing[seq] = "its record does not decode: " + err.Error()
+			continue
+		}
+		r.encoded = v
+		recs = append(recs, r)
+	}
+	// What the request indexes name.
+	named := map[uint64]bool{}
+	for _, name := range [][]byte{bReqIdem, bReqDue, bReqOpen, bReqDone} {
+		err := guard(func() error {
+			ib := tx.Bucket(name)
+			if ib == nil {
+				return nil
+			}
+			return ib.ForEach(func(k, v []byte) error {
+				switch {
+				case bytes.Equal(name, bReqIdem) && len(v) == 8:
+					named[seqOf(v)] = true
+				case len(k) >= 8 && !bytes.Equal(name, bReqIdem):
+					named[seqOf(k)] = true
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			sv.rep.Damaged = true
+			sv.rep.UnreadableIndexes = append(sv.rep.UnreadableIndexes, string(name))
+		}
+	}
+	for seq := uint64(1); seq <= sv.reqSeq; seq++ {
+		why, ok := missing[seq]
+		switch {
+		case !ok:
+		case why == "" && !named[seq]:
+			sv.rep.Requests.Absent++
+		default:
+			if why == "" {
+				why = "not in the database, but its indexes name it"
+			}
+			sv.rep.Requests.Lost = append(sv.rep.Requests.Lost, LostRequest{Seq: seq, ID: sv.src.formatReqID(seq), Why: why})
+		}
+	}
+	sv.rep.Requests.Copied = len(recs)
+	if sv.dst == nil {
+		return nil
+	}
+	err = sv.dst.Update(func(tx *bolt.Tx) error {
+		b := (&Store{inst: sv.src.inst}).openReq(tx)
+		keys := map[string]uint64{}
+		for _, r := range recs {
+			var ik []byte
+			if r.IdempotencyKey != "" {
+				ik = reqIdemKey(r.Kind, r.IdempotencyKey)
+				if first, ok := keys[string(ik)]; ok {
+					sv.rep.Requests.Resolved = append(sv.rep.Requests.Resolved,
+						fmt.Sprintf("%s: idempotency key %q is also #%d's; kept there, removed here", r.ID, r.IdempotencyKey, first))
+					r.IdempotencyKey, r.encoded, ik = "", nil, nil
+				} else {
+					keys[string(ik)] = r.Seq
+				}
+			}
+			if err := b.put(nil, r); err != nil {
+				return err
+			}
+			if ik != nil {
+				if err := b.idem.Put(ik, seqKey(r.Seq)); err != nil {
+					return err
+				}
+			}
+		}
+		return b.recs.SetSequence(sv.reqSeq)
+	})
+	if err != nil {
+		return fmt.Errorf("queue: salvage: write requests: %w", err)
+	}
+	return nil
+}
+
+// finishFile gives the new file the old one's owner, checks it as the
+// store does, and makes it durable.
+func (sv *salvager) finishFile(oldPath, newPath string) error {
+	f, err := os.Open(newPath)
+	if err != nil {
+		return fmt.Errorf("queue: salvage: %w", err)
+	}
+	err = chownLike(f, oldPath)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("queue: salvage: %s: %w", newPath, err)
+	}
+	s, err := Open(newPath, Options{NoAcceptLog: true, Logger: sv.opt.Logger})
+	if err != nil {
+		return fmt.Errorf("queue: salvage: the new file does not open: %w", err)
+	}
+	err = s.Check(sv.ctx)
+	if err == nil {
+		err = s.CheckRequests(sv.ctx)
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("queue: salvage: the new file %s fails its check (a bug: keep both files and report it): %w", newPath, err)
+	}
+	return nil
+}
