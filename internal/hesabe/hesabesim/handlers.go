@@ -223,11 +223,29 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// issue makes a new token pair for m. Callers hold s.mu.
+// maxRefreshTokens bounds the refresh tokens kept: a client that logs in
+// again instead of refreshing leaves its old one unused, and a simulator
+// may run for days. The oldest are forgotten first.
+const maxRefreshTokens = 1024
+
+// issue makes a new token pair for m, forgetting the access tokens that
+// have expired and the oldest refresh tokens beyond maxRefreshTokens.
+// Callers hold s.mu.
 func (s *Server) issue(m *merchantState) map[string]any {
+	now := time.Now()
+	for tok, ti := range s.tokens {
+		if now.After(ti.expires) {
+			delete(s.tokens, tok)
+		}
+	}
 	access, refresh := randomToken(), randomToken()
-	s.tokens[access] = tokenInfo{m: m, expires: time.Now().Add(s.opts.TokenLifetime)}
+	s.tokens[access] = tokenInfo{m: m, expires: now.Add(s.opts.TokenLifetime)}
 	s.refreshes[refresh] = m
+	s.refreshOrder = append(s.refreshOrder, refresh)
+	for len(s.refreshOrder) > maxRefreshTokens {
+		delete(s.refreshes, s.refreshOrder[0]) // a no-op for one used already
+		s.refreshOrder = s.refreshOrder[1:]
+	}
 	return map[string]any{"token": map[string]any{
 		"token_type": "Bearer", "expires_in": int(s.opts.TokenLifetime / time.Second),
 		"access_token": access, "refresh_token": refresh,

@@ -92,12 +92,15 @@ type Server struct {
 	byUser    map[string]*merchantState
 	tokens    map[string]tokenInfo // access token → info
 	refreshes map[string]*merchantState
-	faults    []*armedFault
-	stats     Stats
-	rand      *rand.Rand
-	nextID    int64
-	nextCust  int64
-	nextEMI   int64
+	// refreshOrder: the refresh tokens issued, oldest first (the last
+	// maxRefreshTokens; some used already).
+	refreshOrder []string
+	faults       []*armedFault
+	stats        Stats
+	rand         *rand.Rand
+	nextID       int64
+	nextCust     int64
+	nextEMI      int64
 	// emiBatches counts the HeStallMent batches accepted, so a test can
 	// check that one request made exactly one batch.
 	emiBatches int
