@@ -26,6 +26,7 @@ const (
 	exitFailure = 1 // the command ran and failed (bad input, gateway error, ...)
 	exitUsage   = 2 // wrong flags or arguments
 	// exitDeclined (3, till.go): pay ended other than paid.
+	// exitSalvageLost (4, salvage.go): salvage lost or changed records.
 )
 
 // env is what a command may touch: its streams. Tests run commands with
@@ -69,6 +70,7 @@ func commands() []*command {
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "service", summary: "install and control the posbridge service", sub: serviceCommands()},
 		{name: "doctor", summary: "check the installation; one line per check with its fix", run: runDoctor},
+		{name: "salvage", summary: "copy what a damaged database still holds into a new one and put it in place", run: runSalvage},
 	}
 }
 
