@@ -135,7 +135,7 @@ func Run(ctx context.Context, opt Options) []Result {
 	if r.loaded {
 		r.checkSecretsFile()
 		r.checkDataDir()
-		r.checkDatabase()
+		r.checkDatabase(ctx)
 		r.checkGateway(ctx)
 		r.checkRequestGateways(ctx)
 		r.checkMQTT(ctx)

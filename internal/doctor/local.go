@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -209,7 +210,7 @@ const DBFile = "posbridge.db"
 // fits the accept log beside it. Opening it for real applies (and then
 // removes) an accept log left by an unclean stop, so when there is one
 // the check runs on a copy of the two files: doctor changes nothing.
-func (r *run) checkDatabase() {
+func (r *run) checkDatabase(ctx context.Context) {
 	path := filepath.Join(r.cfg.DataDir, DBFile)
 	walPath := path + ".wal"
 	walInfo, walErr := os.Stat(walPath)
@@ -221,6 +222,9 @@ func (r *run) checkDatabase() {
 			return
 		}
 		r.add("database", OK, path+" does not exist yet; posbridge creates it at first start", "")
+		return
+	}
+	if r.damaged(ctx, path) {
 		return
 	}
 	if !hasLog {
@@ -264,6 +268,34 @@ func (r *run) checkDatabase() {
 	}
 	_ = st.Close()
 	r.add("database", Warn, leftAlone+"; it fits the database (checked on a copy: both files are left as they are)", applyFix)
+}
+
+// damaged runs the store's integrity check and reads every record, read
+// only and under the damage guard (a salvage's dry run), and reports a
+// damaged file. It returns false when the file is whole or cannot be
+// checked this way (locked, a log of another database): the open below
+// reports those.
+func (r *run) damaged(ctx context.Context, path string) bool {
+	fix := fmt.Sprintf("stop posbridge, then posbridge salvage --config %s (it keeps the damaged file and lists the invoice numbers to look up in the Hesabe merchant panel; docs/troubleshooting.md: \"database is damaged\")", r.opt.ConfigPath)
+	rep, err := queue.Salvage(ctx, path, "", queue.SalvageOptions{DryRun: true, LockTimeout: 500 * time.Millisecond, Logger: discardLogger})
+	switch {
+	case err != nil && errors.Is(err, queue.ErrDamaged):
+		r.add("database", Fail, fmt.Sprintf("%s is damaged (no record can be read: %s)", path, oneLine(err.Error())), fix)
+		return true
+	case err != nil || !rep.Damaged:
+		return false
+	}
+	copied := 0
+	for _, n := range rep.Copied {
+		copied += n
+	}
+	detail := fmt.Sprintf("%s is damaged (%d records unreadable, %d requests unreadable, %d to be changed; %d checkouts and %d requests can be copied)",
+		path, len(rep.Lost), len(rep.Requests.Lost), len(rep.Resolved)+len(rep.Requests.Resolved), copied, rep.Requests.Copied)
+	if rep.CheckError != "" {
+		detail += ": " + oneLine(rep.CheckError)
+	}
+	r.add("database", Fail, detail, fix)
+	return true
 }
 
 // discardLogger silences the store's notices: doctor reports its own.
