@@ -66,6 +66,7 @@ func commands() []*command {
 		{name: "checkouts", summary: "list, show or cancel checkouts of the running bridge", run: runCheckouts},
 		{name: "terminals", summary: "list the running bridge's terminals and their links", run: runTerminals},
 		{name: "bench", summary: "load the till API with concurrent tills against the simulators and report", run: runBench},
+		{name: "soak", summary: "run the bridge for a long time under payments and link churn, and report resource growth", run: runSoak},
 		{name: "ports", summary: "list serial ports with their USB details", run: runPorts},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "service", summary: "install and control the posbridge service", sub: serviceCommands()},
