@@ -1,20 +1,16 @@
 package daemon_test
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/posbridge/posbridge/internal/daemon"
 	"github.com/posbridge/posbridge/internal/demo"
 	"github.com/posbridge/posbridge/internal/pos"
-	"github.com/posbridge/posbridge/internal/queue"
-	"github.com/posbridge/posbridge/internal/testutil"
+	"github.com/posbridge/posbridge/internal/queue/queuetest"
 )
 
 // TestDamagedDatabaseRefusesAndSaysWhy: a database page bbolt cannot read
@@ -26,29 +22,9 @@ import (
 func TestDamagedDatabaseRefusesAndSaysWhy(t *testing.T) {
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, daemon.DBFile)
-	st, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Checkouts queued on the MQTT terminal, far more than the test's
 	// time lets it take: the one damaged stays queued, unread.
-	var victim pos.Checkout
-	for i := range 3000 {
-		key := fmt.Sprintf("dmg-%05d", i)
-		c, _, err := st.Create(context.Background(), pos.Checkout{IdempotencyKey: key, RequestHash: "sha256:" + key,
-			TillRef: "till/" + key, TerminalID: "29708454", Amount: 1250, Customer: pos.Customer{Name: "Salman"},
-			Deadline: time.Now().Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 2500 {
-			victim = c
-		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.GarblePageHolding(t, path, []byte(victim.TillRef))
+	victim := queuetest.DamagedDB(t, path, "29708454", 3000, 2500)
 
 	s := startStack(t, func(o *demo.Options) { o.DataDir = dataDir })
 	var eb struct {

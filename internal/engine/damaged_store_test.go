@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -14,8 +13,8 @@ import (
 	"github.com/posbridge/posbridge/internal/engine"
 	"github.com/posbridge/posbridge/internal/hesabe"
 	"github.com/posbridge/posbridge/internal/hesabe/hesabesim"
-	"github.com/posbridge/posbridge/internal/pos"
 	"github.com/posbridge/posbridge/internal/queue"
+	"github.com/posbridge/posbridge/internal/queue/queuetest"
 	"github.com/posbridge/posbridge/internal/testutil"
 )
 
@@ -26,27 +25,7 @@ import (
 // damaged: no gateway call is made, and the log says it once.
 func TestDamagedStoreStopsTheLoops(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	st, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var victim pos.Checkout
-	for i := range 3000 {
-		key := fmt.Sprintf("dmg-%05d", i)
-		c, _, err := st.Create(context.Background(), pos.Checkout{IdempotencyKey: key, RequestHash: "sha256:" + key,
-			TillRef: "till/" + key, TerminalID: termA, Amount: 1250, Customer: pos.Customer{Name: "Salman"},
-			Deadline: time.Now().Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 1501 {
-			victim = c
-		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.GarblePageHolding(t, path, []byte(victim.TillRef))
+	victim := queuetest.DamagedDB(t, path, termA, 3000, 1501)
 
 	sim, err := hesabesim.Start("127.0.0.1:0", hesabesim.DefaultOptions())
 	if err != nil {
