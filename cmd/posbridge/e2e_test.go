@@ -82,7 +82,9 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			p.mu.Lock()
@@ -93,6 +95,9 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	go func() {
 		p.err = p.cmd.Wait()
 		_ = w.Close()
+		// done means the whole output is in out: the scanner may still
+		// hold the last lines when Wait returns.
+		<-drained
 		close(p.done)
 	}()
 	t.Cleanup(func() {
