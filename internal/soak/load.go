@@ -117,7 +117,8 @@ func (r *runner) pay(ctx context.Context, key string, body api.CreateBody, cance
 			r.tillErr(ctx, err) // a conflict: it ended first
 		}
 	}
-	fctx, cancel := context.WithTimeout(ctx, time.Duration(body.DeadlineSeconds)*time.Second+2*time.Minute)
+	// The deadline, then the bridge's cancel grace (2 min), and a margin.
+	fctx, cancel := context.WithTimeout(ctx, time.Duration(body.DeadlineSeconds)*time.Second+5*time.Minute)
 	defer cancel()
 	final, err := r.client.Follow(fctx, co.ID, func(pos.Checkout) {})
 	if err != nil {
