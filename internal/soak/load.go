@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -156,10 +157,39 @@ func (r *runner) events(ctx context.Context) {
 	}
 }
 
+// technician keeps the diagnostics endpoint busy until ctx ends: the
+// status and the metrics every 2 s, and the live frame trace, opened
+// for 2 s at a time.
+func (r *runner) technician(ctx context.Context) {
+	base := r.stack.Daemon.DiagURL()
+	for ctx.Err() == nil {
+		for _, path := range []string{"/status.json", "/metrics"} {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			if err != nil {
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+r.stack.Token)
+			if resp, err := r.client.HTTP.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		r.stream(sctx, base+"/trace")
+		cancel()
+	}
+}
+
 // listen reads the event stream until ctx ends and returns how many
 // checkout events it received.
 func (r *runner) listen(ctx context.Context) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.stack.Daemon.APIURL()+"/v1/events", nil)
+	return r.stream(ctx, r.stack.Daemon.APIURL()+"/v1/events")
+}
+
+// stream reads a Server-Sent Events stream at url until ctx ends and
+// returns how many events it received.
+func (r *runner) stream(ctx context.Context, url string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0
 	}

@@ -165,6 +165,7 @@ func Run(ctx context.Context, o Options) (rep Report, err error) {
 		wg.Go(func() { r.till(loadCtx, i) })
 	}
 	wg.Go(func() { r.events(loadCtx) })
+	wg.Go(func() { r.technician(loadCtx) })
 	if o.Churn > 0 {
 		wg.Go(func() { r.churn(loadCtx) })
 	}
