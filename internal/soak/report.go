@@ -18,16 +18,18 @@ func (s Sample) line() string {
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// Growth compares the mean of the last third of the samples with the
-// mean of the first third.
+// Growth compares the median of the last third of the samples with the
+// median of the first third, field by field: a median, so that a sample
+// taken while the broker was down (every MQTT client's goroutines gone)
+// does not move it.
 type Growth struct {
-	Goroutines, FDs float64
+	Goroutines, FDs    float64
+	HeapInuse, RSS, DB float64 // bytes
 	// OwnGoroutines and OwnFDs leave out the gateway connections'
-	// share; GatewayConns is theirs.
+	// share (per sample); GatewayConns is theirs.
 	OwnGoroutines, OwnFDs, GatewayConns float64
-	HeapInuse, RSS, DB                  float64 // bytes
-	First, Last                         Sample  // the means, as samples
-	FirstN, LastN, Thin                 int     // samples in each third; Thin: too few to judge
+	First, Last                         Sample // the medians, as samples
+	FirstN, LastN, Thin                 int    // samples in each third; Thin: too few to judge
 }
 
 // Growth of the samples (zero with fewer than three).
@@ -36,37 +38,42 @@ func (r Report) Growth() Growth {
 	if n == 0 {
 		return Growth{Thin: len(r.Samples)}
 	}
-	first, last := mean(r.Samples[:n]), mean(r.Samples[len(r.Samples)-n:])
-	fg, ff := first.own()
-	lg, lf := last.own()
+	fs, ls := r.Samples[:n], r.Samples[len(r.Samples)-n:]
+	first, last := median(fs), median(ls)
+	ownG := func(s Sample) int { g, _ := s.own(); return g }
+	ownF := func(s Sample) int { _, f := s.own(); return f }
 	return Growth{
 		Goroutines: float64(last.Goroutines - first.Goroutines), FDs: float64(last.FDs - first.FDs),
-		OwnGoroutines: float64(lg - fg), OwnFDs: float64(lf - ff), GatewayConns: float64(last.GatewayConns - first.GatewayConns),
-		HeapInuse: float64(last.HeapInuse) - float64(first.HeapInuse), RSS: float64(last.RSS) - float64(first.RSS),
+		OwnGoroutines: float64(medianOf(ls, ownG) - medianOf(fs, ownG)), OwnFDs: float64(medianOf(ls, ownF) - medianOf(fs, ownF)),
+		GatewayConns: float64(last.GatewayConns - first.GatewayConns),
+		HeapInuse:    float64(last.HeapInuse) - float64(first.HeapInuse), RSS: float64(last.RSS) - float64(first.RSS),
 		DB: float64(last.DBSize - first.DBSize), First: first, Last: last, FirstN: n, LastN: n,
 	}
 }
 
-func mean(ss []Sample) Sample {
-	var m Sample
-	var g, f, h, r, d, a, q, c int64
-	for _, s := range ss {
-		c += int64(s.GatewayConns)
-		g += int64(s.Goroutines)
-		f += int64(s.FDs)
-		h += int64(s.HeapInuse)
-		r += int64(s.RSS)
-		d += s.DBSize
-		a += int64(s.Active)
-		q += int64(s.Queued)
+// medianOf is the median of f over ss (the upper one of an even count).
+func medianOf(ss []Sample, f func(Sample) int) int {
+	v := make([]int, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
 	}
-	n := int64(len(ss))
-	m.At = ss[len(ss)-1].At
-	m.Goroutines, m.FDs = int((g+n/2)/n), int((f+n/2)/n)
-	m.HeapInuse, m.RSS, m.DBSize = uint64(h/n), uint64(r/n), d/n
-	m.Active, m.Queued = int(a/n), int(q/n)
-	m.GatewayConns = int((c + n/2) / n)
-	return m
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// median is the field-by-field median of ss.
+func median(ss []Sample) Sample {
+	return Sample{
+		At:           ss[len(ss)-1].At,
+		Goroutines:   medianOf(ss, func(s Sample) int { return s.Goroutines }),
+		FDs:          medianOf(ss, func(s Sample) int { return s.FDs }),
+		GatewayConns: medianOf(ss, func(s Sample) int { return s.GatewayConns }),
+		HeapInuse:    uint64(medianOf(ss, func(s Sample) int { return int(s.HeapInuse) })),
+		RSS:          uint64(medianOf(ss, func(s Sample) int { return int(s.RSS) })),
+		DBSize:       int64(medianOf(ss, func(s Sample) int { return int(s.DBSize) })),
+		Active:       medianOf(ss, func(s Sample) int { return s.Active }),
+		Queued:       medianOf(ss, func(s Sample) int { return s.Queued }),
+	}
 }
 
 // Check reports what grew beyond the bounds: goroutines, descriptors (less
@@ -128,7 +135,7 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintln(w, r.Settled.line()+"  settled")
 	g := r.Growth()
 	if g.FirstN > 0 {
-		fmt.Fprintf(w, "\ngrowth, mean of the last %d samples minus the first %d: goroutines %+.0f, fds %+.0f, gateway connections %+.0f, heap %+.1f MB, rss %+.1f MB, db %+.0f KB\n",
+		fmt.Fprintf(w, "\ngrowth, median of the last %d samples minus the first %d: goroutines %+.0f, fds %+.0f, gateway connections %+.0f, heap %+.1f MB, rss %+.1f MB, db %+.0f KB\n",
 			g.LastN, g.FirstN, g.Goroutines, g.FDs, g.GatewayConns, g.HeapInuse/(1<<20), g.RSS/(1<<20), g.DB/1024)
 		fmt.Fprintf(w, "  not counting the gateway connections (%d goroutines, %d fds each here): goroutines %+.0f, fds %+.0f\n",
 			goroutinesPerGatewayConn, fdsPerGatewayConn, g.OwnGoroutines, g.OwnFDs)
