@@ -5,6 +5,7 @@ package testutil
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,15 +41,25 @@ func PtyPairCloser(t testing.TB) (master *os.File, ttyPath string, closeAll func
 		t.Fatalf("nonblock pty: %v", err)
 	}
 	m := os.NewFile(uintptr(fd), "ptmx")
+	// The test gets a name of its own for the tty, removed with it: a
+	// port opened again by name after the pair is closed (a link retrying
+	// after a cable pull) then fails, where /dev/pts/N could already be
+	// another test's pty (the kernel reuses the numbers at once; a hub
+	// of one package's tests once wrote into another's that way).
+	link := filepath.Join(t.TempDir(), "tty")
+	if err := os.Symlink(tty.Name(), link); err != nil {
+		t.Fatalf("name the pty: %v", err)
+	}
 	var once sync.Once
 	closeAll = func() {
 		once.Do(func() {
+			os.Remove(link)
 			m.Close()
 			tty.Close()
 		})
 	}
 	t.Cleanup(closeAll)
-	return m, tty.Name(), closeAll
+	return m, link, closeAll
 }
 
 // FillTTY fills the output side of the tty at path until it takes no
