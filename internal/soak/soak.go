@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -70,7 +71,9 @@ type Options struct {
 	// min for a late payment) run up to 16 each at a time.
 	GoroutineSlack, FDSlack, GatewayConnSlack int
 	// ProfileDir, when set, receives goroutine dumps (runtime/pprof,
-	// debug=1): at the baseline, at the end of the load and once settled.
+	// debug=1), heap profiles (after a collection) and lists of the open
+	// descriptors: at the baseline, at the end of the load and once
+	// settled.
 	ProfileDir string
 	// Progress gets one line per sample (nil: none).
 	Progress io.Writer
@@ -148,6 +151,11 @@ type Report struct {
 func Run(ctx context.Context, o Options) (rep Report, err error) {
 	o = o.withDefaults()
 	rep = Report{Options: o, Outcomes: map[pos.State]int{}}
+	if o.ProfileDir != "" {
+		// Fine enough heap profiles to tell what a few hundred KB of
+		// growth is (the default samples one allocation per 512 KB).
+		runtime.MemProfileRate = 4096
+	}
 
 	r := &runner{o: o, rep: &rep, followers: make(chan struct{}, o.InFlight), onTerminal: map[string]int{}}
 	defer func() { err = errors.Join(err, r.close()) }()
@@ -382,6 +390,14 @@ func (r *runner) profile(name string) {
 	defer f.Close()
 	if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
 		fmt.Fprintf(r.o.Progress, "goroutine profile: %v\n", err)
+	}
+	// The live heap (after a collection), for go tool pprof -base.
+	runtime.GC()
+	if hf, err := os.Create(filepath.Join(r.o.ProfileDir, "heap-"+name+".pb.gz")); err == nil {
+		if err := pprof.Lookup("heap").WriteTo(hf, 0); err != nil {
+			fmt.Fprintf(r.o.Progress, "heap profile: %v\n", err)
+		}
+		hf.Close()
 	}
 	// And what each open descriptor is, where /proc tells.
 	if fds := listFDs(); len(fds) > 0 {

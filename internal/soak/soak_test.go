@@ -20,7 +20,7 @@ func TestShortSoakComesBack(t *testing.T) {
 	beforeG, beforeFD := runtime.NumGoroutine(), countFDs()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{Duration: 20 * time.Second, Churn: 4 * time.Second, Sample: 2 * time.Second, Settle: time.Minute})
+	rep, err := Run(ctx, Options{Duration: 20 * time.Second, Churn: 4 * time.Second, Sample: time.Second, Settle: time.Minute})
 	var out strings.Builder
 	rep.Print(&out)
 	t.Log("\n" + out.String())
