@@ -487,6 +487,17 @@ type storeCounts struct {
 	at    time.Time
 }
 
+// ClockSteps reports the steps of the system clock seen since start (as
+// Status's ClockJumps, LastClockJump and LastClockJumpAt) without reading
+// the store.
+func (e *Engine) ClockSteps() (n int64, last time.Duration, at time.Time) {
+	e.clk.read() // a jump since the last reading is counted now
+	if n, l := e.clockJumps(); l != nil {
+		return n, l.Size, l.At
+	}
+	return 0, 0, time.Time{}
+}
+
 // Status returns the engine's state. It costs one read transaction.
 func (e *Engine) Status() Status {
 	st := Status{Offline: e.opts.Offline, LatePaid: e.latePaid.Load(),
@@ -495,10 +506,7 @@ func (e *Engine) Status() Status {
 	st.Online, st.LastGatewayOK, st.LastGatewaySuccess, st.OfflineSince = hs.online, hs.lastOK, hs.lastSuccess, hs.offlineSince
 	st.LastGatewayError, st.LastGatewayErrorAt, st.GatewayRefused = hs.lastErr, hs.lastErrAt, hs.refused
 	st.PausedUntil = e.pausedUntil()
-	e.clk.read() // a jump since the last reading is counted now
-	if n, last := e.clockJumps(); last != nil {
-		st.ClockJumps, st.LastClockJump, st.LastClockJumpAt = n, last.Size, last.At
-	}
+	st.ClockJumps, st.LastClockJump, st.LastClockJumpAt = e.ClockSteps()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := e.store.Stats(ctx)
